@@ -34,7 +34,9 @@ TEST_HOST_MARKERS = (
 IMITATED_NAMES = ("businesscentral", "dynamics", "financials", "accountants", "microsoft")
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$"
+)
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,29}$")
 
@@ -75,7 +77,9 @@ def _lookalike_reason(host: str) -> str:
     ):
         return f"look-alike host {host}: a legitimate name is used as part of a foreign domain"
     if "xn--" in host:
-        return f"look-alike host {host}: internationalized (punycode) name imitating a Microsoft host"
+        return (
+            f"look-alike host {host}: internationalized (punycode) name imitating a Microsoft host"
+        )
     squashed = host.replace("-", "").replace(".", "")
     for name in IMITATED_NAMES:
         if name in squashed or _near(name, host):
@@ -167,7 +171,9 @@ def check_client_url(url: str, *, allow_environment: bool = False) -> RuleResult
             return RuleResult(False, "the link names no tenant (domain or GUID)", host=host)
         tenant = _tenant_of(segments[0])
         if tenant is None:
-            return RuleResult(False, f"'{segments[0]}' is neither a tenant domain nor a GUID", host=host)
+            return RuleResult(
+                False, f"'{segments[0]}' is neither a tenant domain nor a GUID", host=host
+            )
         if len(segments) == 1:
             return RuleResult(True, client_url=f"https://{host}/{tenant}", tenant=tenant, host=host)
         if allow_environment and len(segments) == 2 and _ENVIRONMENT.fullmatch(segments[1]):

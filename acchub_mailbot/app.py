@@ -1,0 +1,207 @@
+"""Composition root: builds the engine, the URL checker and the jobs from one Settings value.
+
+The CLI and the scheduler call these methods; nothing below them reads global state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from acchub_mailbot.config import MailboxSettings, Settings
+from acchub_mailbot.errors import MailboxUnavailable
+from acchub_mailbot.poller import PollReport, backoff, poll_mailbox
+from acchub_mailbot.reporting import deliver_pending, prepare_digest
+from acchub_mailbot.store import registry
+from acchub_mailbot.store.database import make_engine, migrate, session_factory
+from acchub_mailbot.store.events import add_event
+from acchub_mailbot.store.models import Client, Digest, Event, utcnow
+from acchub_mailbot.verify import LiveChecker, LiveCheckSettings, Outcome, VerificationResult
+
+log = logging.getLogger(__name__)
+
+
+def live_check_settings(settings: Settings) -> LiveCheckSettings:
+    v = settings.verification
+    return LiveCheckSettings(
+        timeout_seconds=v.timeout_seconds,
+        max_bytes=v.max_bytes,
+        allow_networks=tuple(v.allow_networks),
+        ca_file=str(v.ca_file) if v.ca_file else None,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    stop: threading.Event = field(default_factory=threading.Event)
+    _checker: LiveChecker | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
+        engine = make_engine(settings.database.url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(settings, session_factory(engine))
+
+    @property
+    def checker(self) -> LiveChecker:
+        if self._checker is None:
+            self._checker = LiveChecker(live_check_settings(self.settings))
+        return self._checker
+
+    def close(self) -> None:
+        if self._checker is not None:
+            self._checker.close()
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
+    # -- polling -------------------------------------------------------------------------
+
+    def mailboxes(self, name: str | None = None) -> list[MailboxSettings]:
+        if name is not None:
+            return [self.settings.mailbox(name)]
+        return [m for m in self.settings.mailboxes if m.enabled]
+
+    def poll(self, mailbox: MailboxSettings) -> PollReport:
+        """Poll one mailbox; IMAP faults are logged and reported, never raised."""
+        try:
+            report = poll_mailbox(self.sessions, self.settings, mailbox, stop=self.stop)
+        except MailboxUnavailable as exc:
+            log.error("mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, exc)
+            return PollReport(mailbox.name, error=str(exc))
+        if self.settings.verification.live_check:
+            self.verify_pending()
+        log.info(
+            "mailbox=%s poll done: %d fetched, %d new clients, %s (%.2fs)",
+            mailbox.name,
+            report.fetched,
+            report.registered,
+            ", ".join(f"{k}={v}" for k, v in sorted(report.verdicts.items())) or "nothing new",
+            report.seconds,
+        )
+        return report
+
+    def poll_all(self, name: str | None = None) -> list[PollReport]:
+        return [self.poll(m) for m in self.mailboxes(name)]
+
+    # -- verification ----------------------------------------------------------------------
+
+    def verify_pending(self, limit: int = 50) -> int:
+        """Run "Test client URL" for clients waiting for it; returns how many were checked."""
+        from acchub_mailbot.pipeline import clients_due_for_verification
+
+        now = utcnow()
+        with self.sessions() as session:
+            due = [
+                (c.id, c.client_url)
+                for c in (
+                    session.get(Client, cid)
+                    for cid in clients_due_for_verification(session, now, limit)
+                )
+                if c is not None
+            ]
+        for client_id, url in due:
+            result = self.checker.check(url)
+            self.record_verification(client_id, result, actor="pipeline")
+        return len(due)
+
+    def record_verification(
+        self, client_id: int, result: VerificationResult, *, actor: str
+    ) -> None:
+        v = self.settings.verification
+        with self.sessions.begin() as session:
+            client = session.get(Client, client_id)
+            if client is None:
+                return
+            attempts = (client.verification_attempts or 0) + 1
+            next_at = None
+            if result.outcome is Outcome.UNREACHABLE and attempts < v.retry_max_attempts:
+                next_at = result.checked_at + backoff(attempts, v.retry_base_seconds)
+            registry.record_verification(
+                session,
+                client,
+                outcome=result.outcome.value,
+                reason=result.reason,
+                at=result.checked_at,
+                next_attempt_at=next_at,
+                actor=actor,
+            )
+            payload = {
+                "client_name": client.name,
+                "client_url": client.client_url,
+                "access_link": client.access_link,
+                "add_client_link": client.add_client_link,
+                "message_id": client.source_message_id,
+                "reasons": [result.reason] if result.reason else [],
+            }
+            mailbox = client.mailbox or "manual"
+            was_pending = client.status == "pending_verification"
+            if result.outcome is Outcome.VERIFIED:
+                if was_pending:
+                    registry.set_status(session, client, "registered", actor=actor)
+                    add_event(session, mailbox, "registered", payload)
+            elif result.outcome is Outcome.FAILED:
+                if was_pending:
+                    registry.set_status(
+                        session, client, "needs_review", actor=actor, reason=result.reason
+                    )
+                    add_event(session, mailbox, "verification_failed", payload)
+            elif was_pending and next_at is None:
+                registry.set_status(
+                    session,
+                    client,
+                    "needs_review",
+                    actor=actor,
+                    reason=f"still unreachable after {attempts} attempts: {result.reason}",
+                )
+                add_event(session, mailbox, "verification_failed", payload)
+
+    # -- digests ---------------------------------------------------------------------------
+
+    def digest_due(self, mailbox: MailboxSettings, now: datetime) -> bool:
+        """Immediate: whenever there is news. Cron: when a fire time passed since the last one."""
+        schedule = self.settings.digest.schedule
+        with self.sessions() as session:
+            pending_events = session.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.mailbox == mailbox.name, Event.digest_id.is_(None))
+            )
+            if schedule == "immediate":
+                return bool(pending_events) or self.settings.digest.send_empty
+            last = session.scalar(
+                select(func.max(Digest.created_at)).where(Digest.mailbox == mailbox.name)
+            )
+            oldest = session.scalar(
+                select(func.min(Event.created_at)).where(
+                    Event.mailbox == mailbox.name, Event.digest_id.is_(None)
+                )
+            )
+        since = last or oldest
+        if since is None:
+            since = now - timedelta(days=1)
+        trigger = CronTrigger.from_crontab(schedule, timezone=self.settings.digest.timezone)
+        fire = trigger.get_next_fire_time(None, since)
+        return fire is not None and fire <= now
+
+    def send_digests(self, *, force: bool = False, name: str | None = None) -> list[str]:
+        """Prepare the digests that are due, then deliver every pending one."""
+        now = utcnow()
+        for mailbox in self.mailboxes(name):
+            if force or self.digest_due(mailbox, now):
+                prepare_digest(self.sessions, self.settings, mailbox, now=now, force=force)
+        return deliver_pending(self.sessions, self.settings, now=now)
+
+    def run_once(self) -> list[PollReport]:
+        reports = self.poll_all()
+        self.send_digests()
+        return reports

@@ -1,0 +1,794 @@
+"""The command line: thin wrappers that parse arguments and call the application.
+
+Exit codes: 0 success, 1 the operation ran but reported a problem (e.g. a URL did not verify,
+a mailbox is unhealthy), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import webbrowser
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from acchub_mailbot import __version__
+from acchub_mailbot.config import CONFIG_ENV, Settings, insecure_permission_warning, load_settings
+from acchub_mailbot.errors import ConfigError
+from acchub_mailbot.logs import escape_controls, setup_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+
+
+def _config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar=CONFIG_ENV,
+        help=f"Config file (YAML). Default: ${CONFIG_ENV}.",
+    )(func)
+
+
+def _json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(
+        func
+    )
+
+
+def _load(config_path: Path | None) -> Settings:
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    path = config_path or Path(os.environ.get(CONFIG_ENV, ""))
+    warning = insecure_permission_warning(path, settings) if path.name else None
+    if warning:
+        log.warning("%s", warning)
+    return settings
+
+
+def _open_app(config_path: Path | None) -> Any:
+    from acchub_mailbot.app import App
+
+    settings = _load(config_path)
+    return App.open(settings)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None, default=str))
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """An aligned plain-text table; values from email are escaped and clipped."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else escape_controls(str(value))
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in body:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in body
+    ]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="acchub-mailbot")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default=None,
+    help="Log level (default: from the config, else INFO).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as human-readable text (default) or JSON lines.",
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None, log_format: str | None) -> None:
+    """Register Business Central clients from "Invite External Accountant" emails.
+
+    acchub-mailbot reads the accountant's mailbox over IMAP, recognizes invitation emails (also
+    forwarded, in any language, with links rewritten by mail gateways), verifies the client URL,
+    registers the client, and sends a digest email saying what was added and what needs a person.
+
+    \b
+    Typical use:
+      acchub-mailbot check-config -c config.yaml
+      acchub-mailbot run -c config.yaml            # the service
+      acchub-mailbot run -c config.yaml --once     # one poll, then the digest if due
+      acchub-mailbot clients list -c config.yaml
+      acchub-mailbot inspect --json invitation.eml
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["log_level"] = log_level
+    ctx.obj["log_format"] = log_format
+    setup_logging((log_level or "INFO").upper(), log_format or "text")
+
+
+def _apply_logging(settings: Settings) -> None:
+    ctx = click.get_current_context()
+    level = ctx.obj.get("log_level") or settings.logging.level
+    fmt = ctx.obj.get("log_format") or settings.logging.format
+    setup_logging(level.upper(), fmt)
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+@main.command()
+@_config_option
+@click.option("--once", is_flag=True, help="Poll every mailbox once, send the digest if due, exit.")
+def run(config_path: Path | None, once: bool) -> None:
+    """Run the service (or one poll with --once)."""
+    from acchub_mailbot.service import run_service
+
+    settings = _load(config_path)
+    _apply_logging(settings)
+    app = _open_app(config_path)
+    try:
+        if once:
+            reports = app.poll_all()
+            delivered = app.send_digests()
+            for report in reports:
+                verdicts = ", ".join(f"{k} {v}" for k, v in sorted(report.verdicts.items()))
+                status = f"error: {report.error}" if report.error else "ok"
+                click.echo(
+                    f"{report.mailbox}: {report.fetched} new message(s)"
+                    f"{' (' + verdicts + ')' if verdicts else ''}, "
+                    f"{report.registered} client(s) added — {status}"
+                )
+            for where in delivered:
+                click.echo(f"digest sent: {where}")
+            if any(r.error for r in reports):
+                sys.exit(1)
+            return
+        sys.exit(run_service(app))
+    finally:
+        app.close()
+
+
+# -- check-config ----------------------------------------------------------------------------
+
+
+@main.command("check-config")
+@_config_option
+def check_config(config_path: Path | None) -> None:
+    """Validate the config, render the digest templates, and show what would run."""
+    from acchub_mailbot.templating import check_templates
+
+    settings = _load(config_path)
+    problems = check_templates(
+        settings.digest.templates_dir,
+        {settings.digest.language} | {m.language for m in settings.mailboxes if m.language},
+    )
+    click.echo(f"database: {_redact_url(settings.database.url)}")
+    for mailbox in settings.mailboxes:
+        imap = mailbox.imap
+        click.echo(
+            f"mailbox {mailbox.name}: {imap.username} at {imap.host}:{imap.port} "
+            f"({imap.security}), folder {imap.folder}, action {mailbox.action.type}, "
+            f"digest to {', '.join(mailbox.digest_to) or '(nobody)'}"
+            + ("" if imap.verify_tls else "  WARNING: TLS verification is off")
+        )
+    if settings.smtp:
+        click.echo(f"smtp: {settings.smtp.host}:{settings.smtp.port} ({settings.smtp.security})")
+    else:
+        click.echo(
+            f"smtp: none — digests are written to {settings.digest.output_dir or '(nowhere!)'}"
+        )
+    click.echo(
+        f"digest: {settings.digest.schedule} ({settings.digest.timezone}), "
+        f"language {settings.digest.language}"
+    )
+    click.echo(f"live URL check: {'on' if settings.verification.live_check else 'off'}")
+    if not settings.mailboxes:
+        problems.append("mailboxes: no mailbox configured — add at least one under mailboxes:")
+    if settings.smtp is None and settings.digest.output_dir is None:
+        problems.append("smtp: no SMTP server and no digest.output_dir — digests cannot go out")
+    if problems:
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+        sys.exit(2)
+    click.echo("config OK")
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+# -- inspect ---------------------------------------------------------------------------------
+
+
+@main.command()
+@_json_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def inspect(as_json: bool, files: Sequence[Path]) -> None:
+    """Show what acchub-mailbot would decide for saved emails (.eml). No config, no network."""
+    from acchub_mailbot.inspection import inspect_bytes
+
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            result: dict[str, Any] = {
+                "path": str(path),
+                "message_id": None,
+                "verdict": "needs_review",
+                "company_name": None,
+                "client_url": None,
+                "access_link": None,
+                "add_client_link": None,
+                "reasons": [f"cannot read file: {exc.strerror}"],
+            }
+        else:
+            result = dict(inspect_bytes(raw, str(path)))
+        if as_json:
+            _echo_json(result)
+            continue
+        click.echo(f"{path}: {result['verdict']}")
+        for key in ("message_id", "company_name", "client_url", "access_link", "add_client_link"):
+            if result.get(key):
+                click.echo(f"  {key}: {escape_controls(str(result[key]))}")
+        for reason in result.get("reasons") or []:
+            click.echo(f"  - {escape_controls(str(reason))}")
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+
+@main.group()
+def clients() -> None:
+    """The Clients window: list, show, add, edit, test and open clients."""
+
+
+def _client_rows(items: Sequence[Any]) -> str:
+    return _table(
+        [
+            (
+                c.id,
+                c.name,
+                c.client_url,
+                c.status,
+                "yes" if c.access_accepted else "no",
+                c.verification_outcome or "-",
+            )
+            for c in items
+        ],
+        ("ID", "NAME", "CLIENT URL", "STATUS", "ACCEPTED", "URL TEST"),
+    )
+
+
+@clients.command("list")
+@_config_option
+@_json_option
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["pending_verification", "registered", "needs_review", "rejected", "archived"]
+    ),
+    help="Only clients with this status.",
+)
+def clients_list(config_path: Path | None, as_json: bool, status: str | None) -> None:
+    """List clients."""
+    from acchub_mailbot.store import registry
+
+    app = _open_app(config_path)
+    with app.sessions() as session:
+        items = registry.list_clients(session, status=status)
+        if as_json:
+            _echo_json([registry.client_as_dict(c) for c in items])
+        elif items:
+            click.echo(_client_rows(items))
+        else:
+            click.echo("no clients" + (f" with status {status}" if status else ""))
+    app.close()
+
+
+def _find(session: Any, ref: str) -> Any:
+    from acchub_mailbot.store import registry
+
+    try:
+        return registry.find_client(session, ref)
+    except registry.ClientNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@clients.command("show")
+@_config_option
+@_json_option
+@click.argument("ref")
+def clients_show(config_path: Path | None, as_json: bool, ref: str) -> None:
+    """Show one client card (by ID or client URL) with its history."""
+    from acchub_mailbot.store import registry
+
+    app = _open_app(config_path)
+    with app.sessions() as session:
+        data = registry.client_as_dict(_find(session, ref), with_history=True)
+    app.close()
+    if as_json:
+        _echo_json(data)
+        return
+    for key in (
+        "id", "name", "client_url", "tenant", "status", "access_accepted", "access_link",
+        "add_client_link", "contact_name", "contact_email", "phone", "notes", "mailbox",
+        "source_message_id", "created_at", "updated_at",
+    ):  # fmt: skip
+        value = data.get(key)
+        click.echo(f"{key + ':':<20}{escape_controls(str(value)) if value is not None else '-'}")
+    verification = data["verification"]
+    click.echo(
+        f"{'url test:':<20}{verification['outcome'] or 'never'}"
+        + (
+            f" at {verification['checked_at']}: {verification['reason']}"
+            if verification["outcome"]
+            else ""
+        )
+    )
+    if data["edited_fields"]:
+        click.echo(f"{'edited by hand:':<20}{', '.join(data['edited_fields'])}")
+    click.echo("history:")
+    for entry in data["history"]:
+        changes = json.dumps(entry["changes"], ensure_ascii=False, default=str)
+        click.echo(
+            f"  {entry['at']}  {entry['actor']:<10} {entry['action']:<22} "
+            f"{escape_controls(changes)}"
+        )
+
+
+def _client_fields(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@clients.command("add")
+@_config_option
+@_json_option
+@click.option(
+    "--url",
+    required=True,
+    help="Client URL, e.g. https://businesscentral.dynamics.com/contoso.onmicrosoft.com",
+)
+@click.option("--name", required=True, help="Client (company) name.")
+@click.option("--contact-name")
+@click.option("--contact-email")
+@click.option("--phone")
+@click.option("--notes")
+@click.option("--access-link")
+@click.option(
+    "--no-test", is_flag=True, help="Skip the live URL test (the offline rules still apply)."
+)
+def clients_add(
+    config_path: Path | None,
+    as_json: bool,
+    url: str,
+    name: str,
+    contact_name: str | None,
+    contact_email: str | None,
+    phone: str | None,
+    notes: str | None,
+    access_link: str | None,
+    no_test: bool,
+) -> None:
+    """New client by hand. The URL is verified like an automatic one."""
+    from acchub_mailbot.store import registry
+    from acchub_mailbot.urlrules import check_client_url
+
+    rule = check_client_url(url, allow_environment=True)
+    if not rule.ok or rule.client_url is None:
+        raise click.ClickException(f"client URL refused: {rule.reason}")
+    app = _open_app(config_path)
+    live = app.settings.verification.live_check and not no_test
+    with app.sessions.begin() as session:
+        try:
+            client = registry.add_client(
+                session,
+                client_url=rule.client_url,
+                tenant=rule.tenant,
+                fields=_client_fields(
+                    name=name,
+                    contact_name=contact_name,
+                    contact_email=contact_email,
+                    phone=phone,
+                    notes=notes,
+                    access_link=access_link,
+                ),
+                status="pending_verification" if live else "registered",
+                actor="cli",
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        client.mailbox = app.settings.mailboxes[0].name if app.settings.mailboxes else None
+        client_id = client.id
+    if live:
+        result = app.checker.check(rule.client_url)
+        app.record_verification(client_id, result, actor="cli")
+    with app.sessions() as session:
+        data = registry.client_as_dict(_find(session, str(client_id)))
+    app.close()
+    if as_json:
+        _echo_json(data)
+    else:
+        click.echo(
+            f"added client {data['id']}: {data['name']} — {data['client_url']} ({data['status']})"
+        )
+
+
+@clients.command("edit")
+@_config_option
+@_json_option
+@click.argument("ref")
+@click.option("--name")
+@click.option("--url", "client_url", help="A new client URL (checked by the offline rules).")
+@click.option("--contact-name")
+@click.option("--contact-email")
+@click.option("--phone")
+@click.option("--notes")
+@click.option("--access-link")
+@click.option("--add-client-link")
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["pending_verification", "registered", "needs_review", "rejected", "archived"]
+    ),
+)
+def clients_edit(config_path: Path | None, as_json: bool, ref: str, **fields: Any) -> None:
+    """Change fields of a client card. Edited fields are never overwritten by later invitations."""
+    from acchub_mailbot.store import registry
+    from acchub_mailbot.urlrules import check_client_url
+
+    changes = _client_fields(**fields)
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one --field value")
+    if "client_url" in changes:
+        rule = check_client_url(changes["client_url"], allow_environment=True)
+        if not rule.ok:
+            raise click.ClickException(f"client URL refused: {rule.reason}")
+        changes["client_url"] = rule.client_url
+    app = _open_app(config_path)
+    with app.sessions.begin() as session:
+        client = _find(session, ref)
+        try:
+            applied = registry.edit_client(session, client, changes, actor="cli")
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        data = registry.client_as_dict(client)
+    app.close()
+    if as_json:
+        _echo_json(data)
+    elif applied:
+        click.echo(f"client {data['id']}: changed {', '.join(sorted(applied))}")
+    else:
+        click.echo(f"client {data['id']}: nothing changed")
+
+
+@clients.command("test-url")
+@_config_option
+@_json_option
+@click.argument("ref")
+def clients_test_url(config_path: Path | None, as_json: bool, ref: str) -> None:
+    """Test client URL: exit 0 only when verified. REF is a client ID or a URL."""
+    from acchub_mailbot.verify import Outcome, format_result
+
+    app = _open_app(config_path)
+    client_id: int | None = None
+    url = ref
+    if ref.isdigit() or not ref.lower().startswith(("http://", "https://")):
+        with app.sessions() as session:
+            client = _find(session, ref)
+            client_id, url = client.id, client.client_url
+    else:
+        from acchub_mailbot.store import registry
+
+        with app.sessions() as session:
+            try:
+                client = registry.find_client(session, ref)
+                client_id = client.id
+            except registry.ClientNotFound:
+                client_id = None
+    result = app.checker.check(url)
+    if client_id is not None:
+        app.record_verification(client_id, result, actor="cli")
+    app.close()
+    if as_json:
+        _echo_json(
+            {
+                "url": url,
+                "outcome": result.outcome.value,
+                "reason": result.reason,
+                "checked": list(result.checked),
+                "final_url": result.final_url,
+                "checked_at": result.checked_at.isoformat(),
+            }
+        )
+    else:
+        click.echo(format_result(result))
+    sys.exit(0 if result.outcome is Outcome.VERIFIED else 1)
+
+
+@clients.command("open")
+@_config_option
+@click.argument("ref")
+@click.option("--no-browser", is_flag=True, help="Only print the URL.")
+def clients_open(config_path: Path | None, ref: str, no_browser: bool) -> None:
+    """Go to company: print the client URL and open it in a browser when there is a display."""
+    app = _open_app(config_path)
+    with app.sessions() as session:
+        client = _find(session, ref)
+        url, status = client.client_url, client.status
+    app.close()
+    if status in ("rejected", "needs_review"):
+        click.echo(f"warning: this client is {status}; check it before opening", err=True)
+    click.echo(url)
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or (
+        sys.platform in ("darwin", "win32")
+    )
+    if not no_browser and has_display and status not in ("rejected",):
+        webbrowser.open(url)
+
+
+@clients.command("accept")
+@_config_option
+@click.argument("ref")
+def clients_accept(config_path: Path | None, ref: str) -> None:
+    """Mark that you have opened the access link and accepted the invitation."""
+    from acchub_mailbot.store import registry
+
+    app = _open_app(config_path)
+    with app.sessions.begin() as session:
+        client = _find(session, ref)
+        changed = registry.set_accepted(session, client, actor="cli")
+        cid = client.id
+    app.close()
+    click.echo(f"client {cid}: access accepted" + ("" if changed else " (already)"))
+
+
+@clients.command("archive")
+@_config_option
+@click.argument("ref")
+def clients_archive(config_path: Path | None, ref: str) -> None:
+    """Archive a client (kept, hidden from the active list; a new invitation revives it)."""
+    from acchub_mailbot.store import registry
+
+    app = _open_app(config_path)
+    with app.sessions.begin() as session:
+        client = _find(session, ref)
+        registry.set_status(session, client, "archived", actor="cli", action="archived")
+        cid = client.id
+    app.close()
+    click.echo(f"client {cid}: archived")
+
+
+EXPORT_COLUMNS = (
+    "id", "name", "client_url", "tenant", "status", "access_accepted", "access_link",
+    "add_client_link", "contact_name", "contact_email", "phone", "notes", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+@clients.command("export")
+@_config_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+def clients_export(config_path: Path | None, fmt: str, output: Path | None) -> None:
+    """Export every client as CSV or JSON."""
+    from acchub_mailbot.store import registry
+
+    app = _open_app(config_path)
+    with app.sessions() as session:
+        data = [registry.client_as_dict(c) for c in registry.list_clients(session)]
+    app.close()
+    if fmt == "json":
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in data:
+            # A leading = + - @ would make spreadsheets run the cell as a formula.
+            writer.writerow(
+                {
+                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    for k, v in row.items()
+                }
+            )
+        text = buffer.getvalue()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{len(data)} client(s) written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# -- digest ----------------------------------------------------------------------------------
+
+
+@main.group()
+def digest() -> None:
+    """Preview or send the digest email."""
+
+
+@digest.command("preview")
+@_config_option
+@click.option("--mailbox", help="Mailbox name (default: the first).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "html"]), default="text", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def digest_preview(
+    config_path: Path | None, mailbox: str | None, fmt: str, out: Path | None
+) -> None:
+    """Render what would be sent now, without sending or consuming events."""
+    from acchub_mailbot.reporting import render_for
+    from acchub_mailbot.store.events import unassigned_events
+    from acchub_mailbot.store.models import utcnow
+
+    app = _open_app(config_path)
+    target = app.settings.mailbox(mailbox) if mailbox else (app.mailboxes() or [None])[0]
+    if target is None:
+        raise click.ClickException("no mailbox configured")
+    with app.sessions() as session:
+        events = unassigned_events(session, target.name)
+        rendered, empty = render_for(session, app.settings, target, events, utcnow())
+    app.close()
+    body = rendered.html if fmt == "html" else f"Subject: {rendered.subject}\n\n{rendered.text}"
+    if out:
+        out.write_text(body, encoding="utf-8")
+        click.echo(f"written to {out}", err=True)
+    else:
+        click.echo(body)
+    if empty:
+        click.echo(
+            "(nothing to report: no digest would be sent unless digest.send_empty)", err=True
+        )
+
+
+@digest.command("send-now")
+@_config_option
+@click.option("--mailbox", help="Only this mailbox.")
+def digest_send_now(config_path: Path | None, mailbox: str | None) -> None:
+    """Send the digest now, whatever the schedule."""
+    app = _open_app(config_path)
+    delivered = app.send_digests(force=True, name=mailbox)
+    app.close()
+    for where in delivered:
+        click.echo(f"digest sent: {where}")
+    if not delivered:
+        click.echo("no digest delivered (see the log for why)")
+        sys.exit(1)
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+@main.command()
+@_config_option
+@_json_option
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Health per mailbox; exits 1 when a mailbox has not polled successfully for 3 intervals."""
+    from sqlalchemy import func, select
+
+    from acchub_mailbot.store import registry
+    from acchub_mailbot.store.models import Digest, MailboxState, ProcessedMessage
+
+    app = _open_app(config_path)
+    now = datetime.now(UTC)
+    interval = app.settings.poll.interval_seconds
+    rows = []
+    unhealthy = False
+    with app.sessions() as session:
+        for mailbox in app.settings.mailboxes:
+            state = session.get(MailboxState, mailbox.name)
+            counts = dict(
+                session.execute(
+                    select(ProcessedMessage.state, func.count())
+                    .where(ProcessedMessage.mailbox == mailbox.name)
+                    .group_by(ProcessedMessage.state)
+                ).all()
+            )
+            last_ok = state.last_success_at if state else None
+            healthy = last_ok is not None and (now - last_ok).total_seconds() <= 3 * interval
+            unhealthy = unhealthy or (mailbox.enabled and not healthy)
+            rows.append(
+                {
+                    "mailbox": mailbox.name,
+                    "healthy": healthy,
+                    "last_poll_at": state.last_poll_at.isoformat()
+                    if state and state.last_poll_at
+                    else None,
+                    "last_success_at": last_ok.isoformat() if last_ok else None,
+                    "last_error": state.last_error if state else None,
+                    "last_uid": state.last_uid if state else None,
+                    "uidvalidity": state.uidvalidity if state else None,
+                    "backlog": counts.get("seen", 0) + counts.get("failed", 0),
+                    "quarantined": counts.get("quarantined", 0),
+                    "handled": counts.get("done", 0) + counts.get("decided", 0),
+                }
+            )
+        clients_by_status = registry.count_by_status(session)
+        pending_digests = session.scalar(
+            select(func.count()).select_from(Digest).where(Digest.status == "pending")
+        )
+    app.close()
+    if as_json:
+        _echo_json(
+            {
+                "healthy": not unhealthy,
+                "mailboxes": rows,
+                "clients": clients_by_status,
+                "pending_digests": pending_digests,
+            }
+        )
+    else:
+        click.echo(
+            _table(
+                [
+                    (
+                        r["mailbox"],
+                        "ok" if r["healthy"] else "UNHEALTHY",
+                        r["last_success_at"] or "never",
+                        r["handled"],
+                        r["backlog"],
+                        r["quarantined"],
+                        r["last_error"] or "",
+                    )
+                    for r in rows
+                ],
+                (
+                    "MAILBOX",
+                    "HEALTH",
+                    "LAST SUCCESS",
+                    "HANDLED",
+                    "BACKLOG",
+                    "QUARANTINED",
+                    "LAST ERROR",
+                ),
+            )
+        )
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(clients_by_status.items())) or "none"
+        click.echo(f"clients: {summary}; digests waiting to be sent: {pending_digests}")
+    sys.exit(1 if unhealthy else 0)
+
+
+@main.command("init-config")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="config.yaml")
+def init_config(path: Path) -> None:
+    """Write a commented starter config (a copy of config.example.yaml)."""
+    if path.exists():
+        raise click.ClickException(f"{path} exists; not overwriting it")
+    source = Path(__file__).resolve().parent / "config.example.yaml"
+    if not source.exists():
+        source = Path(__file__).resolve().parents[1] / "config.example.yaml"
+    shutil.copyfile(source, path)
+    path.chmod(0o600)
+    click.echo(f"wrote {path}; edit it, then run: acchub-mailbot check-config -c {path}")

@@ -1,0 +1,375 @@
+"""YAML configuration -> frozen, validated settings.
+
+Every problem is reported as a :class:`ConfigError` that names the key (``mailboxes[0].imap.port``)
+and says how to fix it, so a bad config stops start-up with one readable message. Secrets never sit
+in the file: ``password_env`` names an environment variable and ``password_file`` a file; both are
+resolved here into :class:`pydantic.SecretStr` values, which never print their content.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from acchub_mailbot.errors import ConfigError
+
+CONFIG_ENV = "ACCHUB_CONFIG"
+LANGUAGES = ("en", "fr")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _SecretSource(_Model):
+    """Shared by IMAP and SMTP: where the password comes from, never the password itself."""
+
+    password_env: str | None = None
+    password_file: Path | None = None
+    password: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "password" in data:
+            raise ValueError(
+                "a password must not be written in the config file; "
+                "use password_env: NAME (an environment variable) or password_file: PATH"
+            )
+        return data
+
+    def resolved(self, where: str, environ: Mapping[str, str]) -> SecretStr | None:
+        if self.password_env and self.password_file:
+            raise ConfigError(f"{where}: set either password_env or password_file, not both")
+        if self.password_env:
+            value = environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"{where}.password_env: the environment variable {self.password_env} is not "
+                    f"set — fix: export {self.password_env}=... before starting, or use "
+                    "password_file"
+                )
+            return SecretStr(value)
+        if self.password_file:
+            try:
+                text = self.password_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{where}.password_file: cannot read {self.password_file} ({exc.strerror}) — "
+                    "fix: check the path and that this user may read it"
+                ) from None
+            return SecretStr(text.rstrip("\r\n"))
+        return None
+
+
+class DatabaseSettings(_Model):
+    url: str = "sqlite:///acchub.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///acchub.db")
+        return value
+
+
+class ServerAction(_Model):
+    """What is done on the IMAP server once a message's outcome is committed."""
+
+    type: Literal["flag", "move", "seen", "none"] = "flag"
+    flag: str = "$AcchubProcessed"
+    folder: str = "Processed"
+
+
+class ImapSettings(_SecretSource):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    folder: str = "INBOX"
+    ca_file: Path | None = None
+    verify_tls: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    fetch_batch: Annotated[int, Field(ge=1, le=5000)] = 200
+
+
+class MailboxSettings(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    imap: ImapSettings
+    digest_to: tuple[str, ...] = ()
+    language: Literal["en", "fr"] | None = None
+    action: ServerAction = ServerAction()
+    enabled: bool = True
+
+    @field_validator("digest_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("digest_to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if "@" not in address or any(c.isspace() for c in address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class SmtpSettings(_SecretSource):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    ca_file: Path | None = None
+    verify_tls: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+class DigestSettings(_Model):
+    from_: str = Field(default="acchub-mailbot@localhost", alias="from")
+    schedule: str = "immediate"
+    timezone: str = "UTC"
+    language: Literal["en", "fr"] = "en"
+    send_empty: bool = False
+    templates_dir: Path | None = None
+    output_dir: Path | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value != "immediate":
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(
+                    f"{value!r} is not 'immediate' nor a 5-field cron expression ({exc})"
+                ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Paris") from None
+        return value
+
+
+class VerificationSettings(_Model):
+    live_check: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    max_bytes: Annotated[int, Field(ge=1024)] = 262144
+    allow_networks: tuple[str, ...] = ()
+    ca_file: Path | None = None
+    retry_base_seconds: Annotated[float, Field(ge=1)] = 300.0
+    retry_max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network such as 127.0.0.0/8") from None
+        return value
+
+
+class PollSettings(_Model):
+    interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 60
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class LoggingSettings(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(_Model):
+    database: DatabaseSettings = DatabaseSettings()
+    mailboxes: tuple[MailboxSettings, ...] = ()
+    smtp: SmtpSettings | None = None
+    digest: DigestSettings = DigestSettings()
+    verification: VerificationSettings = VerificationSettings()
+    poll: PollSettings = PollSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_names(cls, value: tuple[MailboxSettings, ...]) -> tuple[MailboxSettings, ...]:
+        seen: set[str] = set()
+        for mailbox in value:
+            if mailbox.name in seen:
+                raise ValueError(f"two mailboxes are named {mailbox.name!r}; names must be unique")
+            seen.add(mailbox.name)
+        return value
+
+    def mailbox(self, name: str) -> MailboxSettings:
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        raise ConfigError(f"mailboxes: no mailbox named {name!r}")
+
+
+_HINTS = {
+    "extra_forbidden": "unknown key — fix: check its spelling against config.example.yaml",
+    "missing": "required key is missing — fix: add it (see config.example.yaml)",
+}
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + ("from" if part == "from_" else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        hint = _HINTS.get(item["type"]) or item["msg"].removeprefix("Value error, ")
+        lines.append(f"{_dotted(loc)}: {hint}")
+    return "; ".join(lines)
+
+
+def parse_settings(data: Any, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate a loaded YAML document and resolve secrets."""
+    environ = os.environ if environ is None else environ
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("(top level): the config must be a YAML mapping of keys to values")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+    mailboxes = []
+    for index, mailbox in enumerate(settings.mailboxes):
+        secret = mailbox.imap.resolved(f"mailboxes[{index}].imap", environ)
+        if secret is None:
+            raise ConfigError(
+                f"mailboxes[{index}].imap.password_env: no password source — fix: set "
+                "password_env: NAME (an environment variable) or password_file: PATH"
+            )
+        imap = mailbox.imap.model_copy(update={"password": secret})
+        mailboxes.append(mailbox.model_copy(update={"imap": imap}))
+    smtp = settings.smtp
+    if smtp is not None:
+        smtp = smtp.model_copy(update={"password": smtp.resolved("smtp", environ)})
+        if smtp.username and smtp.password is None:
+            raise ConfigError(
+                "smtp.password_env: smtp.username is set but no password source — fix: set "
+                "password_env or password_file, or remove username"
+            )
+    return settings.model_copy(update={"mailboxes": tuple(mailboxes), "smtp": smtp})
+
+
+def load_settings(
+    path: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the config file named by ``path`` or ``$ACCHUB_CONFIG``."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get(CONFIG_ENV)
+        if not path:
+            raise ConfigError(
+                f"no config file — fix: pass --config FILE or set {CONFIG_ENV}=FILE "
+                "(start from config.example.yaml)"
+            )
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    try:
+        settings = parse_settings(data, environ=environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    # Relative paths in the file are relative to the file, not to the current directory.
+    return _anchor_paths(settings, path.resolve().parent)
+
+
+def insecure_permission_warning(path: Path, settings: Settings) -> str | None:
+    """A warning when a config that names a password file is readable by other users."""
+    holds_secret_path = any(m.imap.password_file for m in settings.mailboxes) or bool(
+        settings.smtp and settings.smtp.password_file
+    )
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if holds_secret_path and mode & (stat.S_IRGRP | stat.S_IROTH):
+        return f"{path} is readable by other users; chmod 600 it"
+    return None
+
+
+def _anchor(base: Path, value: Path | None) -> Path | None:
+    if value is None or value.is_absolute():
+        return value
+    return base / value
+
+
+def _anchor_paths(settings: Settings, base: Path) -> Settings:
+    digest = settings.digest.model_copy(
+        update={
+            "templates_dir": _anchor(base, settings.digest.templates_dir),
+            "output_dir": _anchor(base, settings.digest.output_dir),
+        }
+    )
+    mailboxes = tuple(
+        m.model_copy(
+            update={
+                "imap": m.imap.model_copy(
+                    update={
+                        "ca_file": _anchor(base, m.imap.ca_file),
+                        "password_file": _anchor(base, m.imap.password_file),
+                    }
+                )
+            }
+        )
+        for m in settings.mailboxes
+    )
+    database = settings.database
+    prefix = "sqlite:///"
+    if database.url.startswith(prefix) and not database.url.startswith("sqlite:////"):
+        relative = database.url[len(prefix) :]
+        if relative and relative != ":memory:":
+            database = DatabaseSettings(url=prefix + str(base / relative))
+    smtp = settings.smtp
+    if smtp is not None:
+        smtp = smtp.model_copy(update={"ca_file": _anchor(base, smtp.ca_file)})
+    return settings.model_copy(
+        update={"digest": digest, "mailboxes": mailboxes, "database": database, "smtp": smtp}
+    )

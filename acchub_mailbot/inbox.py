@@ -1,0 +1,218 @@
+"""The IMAP edge: the only module that imports imapclient.
+
+It connects with TLS verified by default, reads with ``BODY.PEEK`` so that reading never marks
+mail as seen, and carries out the configured server-side action only when asked (after the
+database commit). It never deletes or expunges anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from acchub_mailbot.config import ImapSettings, ServerAction
+from acchub_mailbot.errors import MailboxUnavailable
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "the server or the network let us down": retried with backoff.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ssl.SSLError,
+    IMAPClientError,
+    EOFError,
+)
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    raw: bytes
+    size: int
+    flags: tuple[str, ...]
+
+
+def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    """System CAs plus an optional extra bundle; verification can only be turned off loudly."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    if not verify:
+        log.warning(
+            "TLS certificate verification is OFF for this connection (verify_tls: false); "
+            "anyone on the network path can read the password"
+        )
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Inbox:
+    """One logged-in connection to one mailbox folder."""
+
+    def __init__(self, settings: ImapSettings, *, mailbox: str) -> None:
+        self.settings = settings
+        self.mailbox = mailbox
+        self._client: IMAPClient | None = None
+
+    def __enter__(self) -> Inbox:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            raise MailboxUnavailable(f"mailbox {self.mailbox}: not connected")
+        return self._client
+
+    def connect(self) -> None:
+        s = self.settings
+        context = tls_context(str(s.ca_file) if s.ca_file else None, s.verify_tls)
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == "ssl",
+                ssl_context=context if s.security == "ssl" else None,
+                timeout=s.timeout_seconds,
+            )
+            sock = getattr(client, "socket", lambda: None)()
+            if sock is not None:
+                # Without TCP_NODELAY some servers add ~40 ms to every command.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if s.security == "starttls":
+                client.starttls(context)
+            password = s.password.get_secret_value() if s.password else ""
+            client.login(s.username, password)
+        except IMAPClientError as exc:
+            raise MailboxUnavailable(
+                f"mailbox {self.mailbox}: login to {s.host}:{s.port} as {s.username} failed "
+                f"({_safe(exc)})"
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise MailboxUnavailable(
+                f"mailbox {self.mailbox}: cannot connect to {s.host}:{s.port} ({_safe(exc)})"
+            ) from None
+        self._client = client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except Exception:
+            # Closing a broken connection must not mask the error that broke it.
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+    def select(self) -> FolderStatus:
+        try:
+            info = self.client.select_folder(self.settings.folder)
+        except IMAPClientError as exc:
+            raise MailboxUnavailable(
+                f"mailbox {self.mailbox}: cannot open folder {self.settings.folder!r} "
+                f"({_safe(exc)})"
+            ) from None
+        return FolderStatus(
+            uidvalidity=int(info.get(b"UIDVALIDITY", 0)),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above ``last_uid``; ``n:*`` also returns the highest UID when it is below n."""
+        found = self.client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(uid for uid in (int(u) for u in found) if uid > last_uid)
+
+    def existing(self, uids: Sequence[int]) -> set[int]:
+        present: set[int] = set()
+        for chunk in _chunks(list(uids), 1000):
+            present.update(int(u) for u in self.client.search(["UID", _uid_set(chunk)]))
+        return present
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        """Whole messages, without setting ``\\Seen``, in batches."""
+        for chunk in _chunks(list(uids), self.settings.fetch_batch):
+            response: dict[int, dict[bytes, Any]] = self.client.fetch(
+                list(chunk), ["BODY.PEEK[]", "RFC822.SIZE", "FLAGS"]
+            )
+            for uid in chunk:
+                data = response.get(uid)
+                if data is None:
+                    continue  # expunged by someone else meanwhile
+                raw = data.get(b"BODY[]") or b""
+                flags = tuple(
+                    f.decode("ascii", "replace") if isinstance(f, bytes) else str(f)
+                    for f in data.get(b"FLAGS", ())
+                )
+                yield FetchedMessage(
+                    uid, bytes(raw), int(data.get(b"RFC822.SIZE", len(raw))), flags
+                )
+
+    def apply_action(self, uid: int, action: ServerAction) -> None:
+        """Mark one handled message as the config says. Never deletes."""
+        if action.type == "none":
+            return
+        if action.type == "flag":
+            self.client.add_flags([uid], [action.flag.encode("ascii")], silent=True)
+        elif action.type == "seen":
+            self.client.add_flags([uid], [b"\\Seen"], silent=True)
+        elif action.type == "move":
+            self.ensure_folder(action.folder)
+            if self.client.has_capability("MOVE"):
+                self.client.move([uid], action.folder)
+            else:
+                # COPY then flag; without MOVE we never expunge, so the original stays too.
+                self.client.copy([uid], action.folder)
+                self.client.add_flags([uid], [b"$AcchubMoved"], silent=True)
+
+    def ensure_folder(self, folder: str) -> None:
+        if not self.client.folder_exists(folder):
+            try:
+                self.client.create_folder(folder)
+            except IMAPClientError:
+                if not self.client.folder_exists(folder):
+                    raise
+
+    def noop(self) -> None:
+        self.client.noop()
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    return ",".join(str(u) for u in uids)
+
+
+def _safe(exc: BaseException) -> str:
+    """An exception as one line, without anything the server echoed back verbatim at length."""
+    text = str(exc).replace("\r", " ").replace("\n", " ")
+    return text[:300] or type(exc).__name__

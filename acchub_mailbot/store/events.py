@@ -1,0 +1,49 @@
+"""The outbox of things to report: events accumulate here until a digest takes them.
+
+An event is assigned to exactly one digest, in the same transaction that creates that digest, so
+no event is reported twice and none is lost when sending fails (the digest stays pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from acchub_mailbot.store.models import Digest, Event, utcnow
+
+
+def add_event(
+    session: Session,
+    mailbox: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> Event:
+    event = Event(mailbox=mailbox, kind=kind, payload=dict(payload), created_at=now or utcnow())
+    session.add(event)
+    return event
+
+
+def unassigned_events(session: Session, mailbox: str, *, lock: bool = False) -> Sequence[Event]:
+    query = (
+        select(Event).where(Event.mailbox == mailbox, Event.digest_id.is_(None)).order_by(Event.id)
+    )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).all()
+
+
+def pending_digests(session: Session, now: datetime) -> Sequence[Digest]:
+    return session.scalars(
+        select(Digest)
+        .where(
+            Digest.status == "pending",
+            (Digest.next_attempt_at.is_(None)) | (Digest.next_attempt_at <= now),
+        )
+        .order_by(Digest.id)
+    ).all()
