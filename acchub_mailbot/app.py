@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.errors import MailboxUnavailable
-from acchub_mailbot.poller import PollReport, backoff, poll_mailbox
+from acchub_mailbot.poller import Fencing, PollReport, backoff, poll_mailbox
 from acchub_mailbot.reporting import deliver_pending, prepare_digest
-from acchub_mailbot.store import registry
+from acchub_mailbot.store import leases, registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.models import Client, Digest, Event, utcnow
@@ -42,7 +42,10 @@ class App:
     settings: Settings
     sessions: sessionmaker[Session]
     stop: threading.Event = field(default_factory=threading.Event)
+    instance_id: str = field(default_factory=leases.new_instance_id)
     _checker: LiveChecker | None = None
+    _held: dict[str, leases.Held] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -58,6 +61,16 @@ class App:
         return self._checker
 
     def close(self) -> None:
+        """Release this process's leases so other instances take over at once."""
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        try:
+            with self.sessions.begin() as session:
+                for lease in held:
+                    leases.release(session, lease)
+                leases.forget_instance(session, self.instance_id)
+        except Exception as exc:
+            log.warning("could not release leases on shutdown: %s", exc)
         if self._checker is not None:
             self._checker.close()
         bind = self.sessions.kw.get("bind")
@@ -71,13 +84,57 @@ class App:
             return [self.settings.mailbox(name)]
         return [m for m in self.settings.mailboxes if m.enabled]
 
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.poll.lease_ttl)
+
+    def _claim(self, mailbox: MailboxSettings) -> leases.Held | str:
+        """Take this mailbox's lease if it is free and within this instance's fair share."""
+        ttl = self.lease_ttl
+        with self.sessions.begin() as session:
+            leases.heartbeat(session, self.instance_id)
+            if mailbox.name not in self._held:
+                live = leases.live_instances(session, ttl) or [self.instance_id]
+                enabled = len(self.mailboxes())
+                share = -(-enabled // len(live))  # ceiling division
+                now = utcnow()
+                mine = sum(
+                    1
+                    for lease in leases.holders(session)
+                    if lease.holder == self.instance_id and lease.expires_at > now
+                )
+                if mine >= share:
+                    return f"this instance already polls its share ({mine} of {enabled})"
+            held = leases.acquire(session, mailbox.name, self.instance_id, ttl)
+        if held is None:
+            self._held.pop(mailbox.name, None)
+            return "held by another instance"
+        with self._lock:
+            self._held[mailbox.name] = held
+        return held
+
     def poll(self, mailbox: MailboxSettings) -> PollReport:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
+        claim = self._claim(mailbox)
+        if isinstance(claim, str):
+            log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
+            return PollReport(mailbox.name, skipped=claim)
         try:
-            report = poll_mailbox(self.sessions, self.settings, mailbox, stop=self.stop)
+            report = poll_mailbox(
+                self.sessions,
+                self.settings,
+                mailbox,
+                stop=self.stop,
+                fencing=Fencing(claim, self.lease_ttl),
+            )
         except MailboxUnavailable as exc:
             log.error("mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, exc)
             return PollReport(mailbox.name, error=str(exc))
+        except leases.LeaseLost as exc:
+            log.warning("mailbox=%s: %s; another instance polls it now", mailbox.name, exc)
+            with self._lock:
+                self._held.pop(mailbox.name, None)
+            return PollReport(mailbox.name, skipped=str(exc))
         if self.settings.verification.live_check:
             self.verify_pending()
         log.info(

@@ -47,11 +47,17 @@ def _json_option(func: F) -> F:
     )
 
 
+class ConfigProblem(click.ClickException):
+    """The configuration is invalid: exit code 2, as the module docstring promises."""
+
+    exit_code = 2
+
+
 def _load(config_path: Path | None) -> Settings:
     try:
         settings = load_settings(config_path)
     except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
+        raise ConfigProblem(f"configuration error: {exc}") from None
     path = config_path or Path(os.environ.get(CONFIG_ENV, ""))
     warning = insecure_permission_warning(path, settings) if path.name else None
     if warning:
@@ -589,6 +595,11 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
+#: First characters that make a spreadsheet treat a CSV cell as a formula (OWASP list). A tuple,
+#: not a string: ``"" in "=+-@"`` is true and would mangle empty values.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 @clients.command("export")
 @_config_option
 @click.option(
@@ -615,10 +626,10 @@ def clients_export(config_path: Path | None, fmt: str, output: Path | None) -> N
         writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in data:
-            # A leading = + - @ would make spreadsheets run the cell as a formula.
+            # A leading = + - @ (or tab, CR) would make spreadsheets run the cell as a formula.
             writer.writerow(
                 {
-                    k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
+                    k: ("'" + v if isinstance(v, str) and v[:1] in _FORMULA_STARTS else v)
                     for k, v in row.items()
                 }
             )
@@ -792,3 +803,190 @@ def init_config(path: Path) -> None:
     shutil.copyfile(source, path)
     path.chmod(0o600)
     click.echo(f"wrote {path}; edit it, then run: acchub-mailbot check-config -c {path}")
+
+
+# -- failed / replay -------------------------------------------------------------------------
+
+
+@main.group()
+def failed() -> None:
+    """Messages that could not be processed: list them, or put them back for another try."""
+
+
+@failed.command("list")
+@_config_option
+@_json_option
+def failed_list(config_path: Path | None, as_json: bool) -> None:
+    """Quarantined messages and messages waiting for a retry."""
+    from sqlalchemy import select
+
+    from acchub_mailbot.store.models import ProcessedMessage
+
+    app = _open_app(config_path)
+    with app.sessions() as session:
+        rows = session.scalars(
+            select(ProcessedMessage)
+            .where(ProcessedMessage.state.in_(("failed", "quarantined", "retry_requested")))
+            .order_by(ProcessedMessage.id)
+        ).all()
+        data = [
+            {
+                "id": r.id,
+                "mailbox": r.mailbox,
+                "folder": r.folder,
+                "uid": r.uid,
+                "state": r.state,
+                "attempts": r.attempts,
+                "message_id": r.message_id,
+                "subject": r.subject,
+                "last_error": r.last_error,
+                "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+            }
+            for r in rows
+        ]
+    app.close()
+    if as_json:
+        _echo_json(data)
+    elif data:
+        click.echo(
+            _table(
+                [
+                    (
+                        d["id"],
+                        d["mailbox"],
+                        d["state"],
+                        d["attempts"],
+                        d["subject"],
+                        d["last_error"],
+                    )
+                    for d in data
+                ],
+                ("ID", "MAILBOX", "STATE", "TRIES", "SUBJECT", "LAST ERROR"),
+            )
+        )
+    else:
+        click.echo("no failed or quarantined messages")
+
+
+@failed.command("retry")
+@_config_option
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Every quarantined or failed message.")
+def failed_retry(config_path: Path | None, ids: Sequence[int], retry_all: bool) -> None:
+    """Process these messages again at the next poll (IDs from `failed list`)."""
+    from sqlalchemy import select
+
+    from acchub_mailbot.store.models import ProcessedMessage
+
+    if not ids and not retry_all:
+        raise click.UsageError("give message IDs or --all")
+    app = _open_app(config_path)
+    count = 0
+    with app.sessions.begin() as session:
+        query = select(ProcessedMessage).where(
+            ProcessedMessage.state.in_(("failed", "quarantined"))
+        )
+        if not retry_all:
+            query = query.where(ProcessedMessage.id.in_(list(ids)))
+        for row in session.scalars(query).all():
+            if row.state == "quarantined" and row.action_done:
+                # It sits in the quarantine folder: the next poll moves it back as new mail.
+                row.state = "retry_requested"
+            else:
+                row.state = "failed"
+                row.action_done = False
+            row.attempts = 0
+            row.next_attempt_at = None
+            count += 1
+    app.close()
+    click.echo(f"{count} message(s) will be retried at the next poll")
+
+
+def _saved_messages(source: Path) -> list[tuple[str, bytes]]:
+    """(name, raw bytes) of every message in an .eml file, a directory of them, or an mbox."""
+    import mailbox as mbox_format
+
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in (".eml", ".msg"))
+        return [(str(p), p.read_bytes()) for p in files]
+    with source.open("rb") as handle:
+        head = handle.read(5)
+    if head == b"From ":
+        box = mbox_format.mbox(str(source), create=False)
+        try:
+            return [(f"{source}#{i + 1}", msg.as_bytes()) for i, msg in enumerate(box)]
+        finally:
+            box.close()
+    return [(str(source), source.read_bytes())]
+
+
+@main.command()
+@_config_option
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only show the decisions; change nothing.")
+@click.option("--mailbox", help="Record the outcome under this mailbox (default: the first).")
+def replay(
+    config_path: Path | None, sources: Sequence[Path], dry_run: bool, mailbox: str | None
+) -> None:
+    """Run saved mail (FILE.eml, a directory, or an mbox) through the same pipeline."""
+    import hashlib
+
+    from acchub_mailbot.inspection import inspect_bytes
+
+    messages = [item for source in sources for item in _saved_messages(source)]
+    if dry_run:
+        for name, raw in messages:
+            result = inspect_bytes(raw, name)
+            click.echo(
+                f"{name}: {result['verdict']}"
+                + (f" {result['client_url']}" if result.get("client_url") else "")
+            )
+        click.echo(f"{len(messages)} message(s) decided; nothing was changed (--dry-run)")
+        return
+    from acchub_mailbot.pipeline import apply_message
+    from acchub_mailbot.store.models import ProcessedMessage, utcnow
+
+    app = _open_app(config_path)
+    target = mailbox or (app.settings.mailboxes[0].name if app.settings.mailboxes else "replay")
+    counts: dict[str, int] = {}
+    skipped = 0
+    for name, raw in messages:
+        # A replayed message is keyed by its content, so replaying the same file twice is a no-op.
+        uid = int.from_bytes(hashlib.sha256(raw).digest()[:7], "big")
+        with app.sessions.begin() as session:
+            from sqlalchemy import select
+
+            existing = session.scalar(
+                select(ProcessedMessage).where(
+                    ProcessedMessage.mailbox == target,
+                    ProcessedMessage.folder == "(replay)",
+                    ProcessedMessage.uidvalidity == 0,
+                    ProcessedMessage.uid == uid,
+                )
+            )
+            if existing is not None:
+                skipped += 1
+                continue
+            row = ProcessedMessage(
+                mailbox=target,
+                folder="(replay)",
+                uidvalidity=0,
+                uid=uid,
+                state="seen",
+                attempts=0,
+                reasons={},
+                action_done=True,
+            )
+            session.add(row)
+            session.flush()
+            applied = apply_message(
+                session, row, raw, live_check=app.settings.verification.live_check, now=utcnow()
+            )
+            row.state = "done"
+        counts[applied.verdict] = counts.get(applied.verdict, 0) + 1
+        click.echo(f"{name}: {applied.verdict}" + (" (new client)" if applied.created else ""))
+    if app.settings.verification.live_check:
+        app.verify_pending()
+    app.close()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
+    click.echo(f"{len(messages)} message(s): {summary}; {skipped} already replayed before")

@@ -23,7 +23,6 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from acchub_mailbot.errors import ConfigError
@@ -43,15 +42,16 @@ class _SecretSource(_Model):
     password_file: Path | None = None
     password: SecretStr | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="before")
+    @field_validator("password", mode="before")
     @classmethod
-    def _no_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "password" in data:
-            raise ValueError(
-                "a password must not be written in the config file; "
-                "use password_env: NAME (an environment variable) or password_file: PATH"
-            )
-        return data
+    def _no_inline_password(cls, value: Any) -> Any:
+        # A field validator (not a model validator) so that the error names the key itself,
+        # e.g. mailboxes[0].imap.password. Resolved secrets are set with model_copy, which
+        # does not validate, so this only ever sees what the file says.
+        raise ValueError(
+            "a password must not be written in the config file; "
+            "use password_env: NAME (an environment variable) or password_file: PATH"
+        )
 
     def resolved(self, where: str, environ: Mapping[str, str]) -> SecretStr | None:
         if self.password_env and self.password_file:
@@ -114,6 +114,7 @@ class MailboxSettings(_Model):
     digest_to: tuple[str, ...] = ()
     language: Literal["en", "fr"] | None = None
     action: ServerAction = ServerAction()
+    quarantine_folder: str = "acchub-quarantine"
     enabled: bool = True
 
     @field_validator("digest_to", mode="before")
@@ -196,8 +197,20 @@ class VerificationSettings(_Model):
 
 
 class PollSettings(_Model):
-    interval_seconds: Annotated[int, Field(ge=5, le=86400)] = 60
+    interval_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
+    retry_base_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
+    lease_seconds: Annotated[int, Field(ge=5, le=86400)] | None = None
+
+    @property
+    def lease_ttl(self) -> int:
+        """How long a mailbox stays claimed by a silent process (default: 3 intervals, >= 60 s)."""
+        return self.lease_seconds or max(60, 3 * self.interval_seconds)
+
+    @property
+    def retry_base(self) -> float:
+        """First retry delay of a failing message (default: one poll interval)."""
+        return self.retry_base_seconds or float(self.interval_seconds)
 
 
 class LoggingSettings(_Model):
@@ -256,8 +269,14 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def parse_settings(data: Any, *, environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate a loaded YAML document and resolve secrets."""
+def parse_settings(
+    data: Any, *, environ: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> Settings:
+    """Validate a loaded YAML document and resolve secrets.
+
+    With ``base_dir``, relative paths (including ``password_file``) are taken relative to it
+    before any file is read.
+    """
     environ = os.environ if environ is None else environ
     if data is None:
         data = {}
@@ -267,6 +286,8 @@ def parse_settings(data: Any, *, environ: Mapping[str, str] | None = None) -> Se
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
+    if base_dir is not None:
+        settings = _anchor_paths(settings, base_dir)
     mailboxes = []
     for index, mailbox in enumerate(settings.mailboxes):
         secret = mailbox.imap.resolved(f"mailboxes[{index}].imap", environ)
@@ -314,11 +335,11 @@ def load_settings(
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}") from None
     try:
-        settings = parse_settings(data, environ=environ)
+        # Relative paths in the file are relative to the file, not to the current directory;
+        # they are anchored before password_file is read.
+        return parse_settings(data, environ=environ, base_dir=path.resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    # Relative paths in the file are relative to the file, not to the current directory.
-    return _anchor_paths(settings, path.resolve().parent)
 
 
 def insecure_permission_warning(path: Path, settings: Settings) -> str | None:
@@ -369,7 +390,21 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
             database = DatabaseSettings(url=prefix + str(base / relative))
     smtp = settings.smtp
     if smtp is not None:
-        smtp = smtp.model_copy(update={"ca_file": _anchor(base, smtp.ca_file)})
+        smtp = smtp.model_copy(
+            update={
+                "ca_file": _anchor(base, smtp.ca_file),
+                "password_file": _anchor(base, smtp.password_file),
+            }
+        )
+    verification = settings.verification.model_copy(
+        update={"ca_file": _anchor(base, settings.verification.ca_file)}
+    )
     return settings.model_copy(
-        update={"digest": digest, "mailboxes": mailboxes, "database": database, "smtp": smtp}
+        update={
+            "digest": digest,
+            "mailboxes": mailboxes,
+            "database": database,
+            "smtp": smtp,
+            "verification": verification,
+        }
     )

@@ -196,6 +196,22 @@ class Inbox:
                 self.client.copy([uid], action.folder)
                 self.client.add_flags([uid], [b"$AcchubMoved"], silent=True)
 
+    def move_back(self, source: str, destination: str, message_id: str | None) -> int:
+        """Move a quarantined message (found by Message-ID) back; returns how many moved."""
+        if not message_id or not self.client.folder_exists(source):
+            return 0
+        try:
+            self.client.select_folder(source)
+            uids = self.client.search(["HEADER", "Message-ID", message_id])
+            if uids:
+                if self.client.has_capability("MOVE"):
+                    self.client.move(uids, destination)
+                else:
+                    self.client.copy(uids, destination)
+            return len(uids)
+        finally:
+            self.client.select_folder(self.settings.folder)
+
     def ensure_folder(self, folder: str) -> None:
         if not self.client.folder_exists(folder):
             try:

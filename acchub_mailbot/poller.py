@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from acchub_mailbot.config import MailboxSettings, Settings
+from acchub_mailbot import failpoints
+from acchub_mailbot.config import MailboxSettings, ServerAction, Settings
 from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.inbox import NETWORK_ERRORS, FetchedMessage, Inbox
 from acchub_mailbot.logs import quoted
 from acchub_mailbot.pipeline import apply_message
 from acchub_mailbot.store.events import add_event
+from acchub_mailbot.store.leases import Held, LeaseLost, fence
 from acchub_mailbot.store.models import MailboxState, ProcessedMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class PollReport:
     quarantined: int = 0
     actions: int = 0
     uidvalidity_changed: bool = False
+    released: int = 0
+    skipped: str | None = None
     seconds: float = 0.0
     error: str | None = None
 
@@ -57,6 +61,21 @@ class PollReport:
 def backoff(attempts: int, base_seconds: float, cap_seconds: float = 6 * 3600) -> timedelta:
     """Exponential backoff: base, 2*base, 4*base, ... capped."""
     return timedelta(seconds=min(cap_seconds, base_seconds * (2 ** max(0, attempts - 1))))
+
+
+@dataclass(frozen=True)
+class Fencing:
+    """The lease this poll runs under; every write checks it is still ours."""
+
+    held: Held | None
+    ttl: timedelta
+
+    def check(self, session: Session) -> None:
+        if self.held is not None:
+            fence(session, self.held, self.ttl)
+
+
+NO_FENCING = Fencing(None, timedelta(0))
 
 
 def _state(session: Session, mailbox: MailboxSettings) -> MailboxState:
@@ -137,10 +156,12 @@ def _process_one(
     fetched: FetchedMessage,
     report: PollReport,
     handlers: Sequence[Handler] | None,
+    fencing: Fencing,
 ) -> None:
     now = utcnow()
     try:
         with sessions.begin() as session:
+            fencing.check(session)
             row = _row_for(session, mailbox, uidvalidity, fetched.uid)
             if row.state in ("decided", "done", "quarantined"):
                 return
@@ -154,6 +175,7 @@ def _process_one(
             )
             state = _state(session, mailbox)
             state.last_uid = max(state.last_uid or 0, fetched.uid)
+        failpoints.hit("after-commit")
         report.count(applied.verdict)
         if applied.created:
             report.registered += 1
@@ -166,8 +188,10 @@ def _process_one(
             f" client_id={applied.client_id}" if applied.client_id else "",
             " duplicate" if applied.duplicate else "",
         )
-    except Exception as exc:
-        _record_failure(sessions, settings, mailbox, uidvalidity, fetched, exc, report)
+    except LeaseLost:
+        raise
+    except Exception as exc:  # one bad message must never stop the poll
+        _record_failure(sessions, settings, mailbox, uidvalidity, fetched, exc, report, fencing)
 
 
 def _record_failure(
@@ -178,10 +202,12 @@ def _record_failure(
     fetched: FetchedMessage,
     exc: BaseException,
     report: PollReport,
+    fencing: Fencing,
 ) -> None:
     now = utcnow()
     error = f"{type(exc).__name__}: {str(exc)[:500]}"
     with sessions.begin() as session:
+        fencing.check(session)
         row = _row_for(session, mailbox, uidvalidity, fetched.uid)
         row.attempts = (row.attempts or 0) + 1
         row.last_error = error
@@ -212,7 +238,7 @@ def _record_failure(
             )
         else:
             row.state = "failed"
-            row.next_attempt_at = now + backoff(row.attempts, settings.poll.interval_seconds)
+            row.next_attempt_at = now + backoff(row.attempts, settings.poll.retry_base)
             report.failed += 1
             log.warning(
                 "mailbox=%s uid=%d failed (attempt %d of %d, retried later): %s",
@@ -230,20 +256,61 @@ def _carry_out_actions(
     mailbox: MailboxSettings,
     uidvalidity: int,
     report: PollReport,
+    fencing: Fencing,
 ) -> None:
+    """Mark handled messages; move quarantined ones to the quarantine folder."""
     uids = _pending_actions(sessions, mailbox, uidvalidity)
     if not uids:
         return
     present = inbox.existing(uids)
+    quarantine = ServerAction(type="move", folder=mailbox.quarantine_folder)
     for uid in uids:
-        if uid in present:
-            inbox.apply_action(uid, mailbox.action)
-            report.actions += 1
         with sessions.begin() as session:
+            fencing.check(session)
             row = _row_for(session, mailbox, uidvalidity, uid)
+            action = quarantine if row.state == "quarantined" else mailbox.action
+            if uid in present:
+                inbox.apply_action(uid, action)
+                report.actions += 1
+            failpoints.hit("after-action")
             row.action_done = True
             if row.state == "decided":
                 row.state = "done"
+
+
+def _release_retries(
+    sessions: sessionmaker[Session],
+    inbox: Inbox,
+    mailbox: MailboxSettings,
+    report: PollReport,
+    fencing: Fencing,
+) -> None:
+    """Put messages a person asked to retry back into the folder, where they are new mail."""
+    with sessions() as session:
+        rows = list(
+            session.scalars(
+                select(ProcessedMessage).where(
+                    ProcessedMessage.mailbox == mailbox.name,
+                    ProcessedMessage.state == "retry_requested",
+                )
+            ).all()
+        )
+    if not rows:
+        return
+    for row in rows:
+        moved = inbox.move_back(mailbox.quarantine_folder, mailbox.imap.folder, row.message_id)
+        with sessions.begin() as session:
+            fencing.check(session)
+            current = session.get(ProcessedMessage, row.id)
+            if current is not None:
+                current.state = "released"
+        report.released += moved
+        log.info(
+            "mailbox=%s message_id=%s put back into %s for another try",
+            mailbox.name,
+            quoted(row.message_id),
+            mailbox.imap.folder,
+        )
 
 
 def poll_mailbox(
@@ -253,11 +320,13 @@ def poll_mailbox(
     *,
     handlers: Sequence[Handler] | None = None,
     stop: threading.Event | None = None,
+    fencing: Fencing = NO_FENCING,
 ) -> PollReport:
     """One idempotent poll of one mailbox. Raises :class:`MailboxUnavailable` on IMAP faults."""
     started = time.monotonic()
     report = PollReport(mailbox.name)
     with sessions.begin() as session:
+        fencing.check(session)
         state = _state(session, mailbox)
         state.last_poll_at = utcnow()
         known_validity, last_uid = state.uidvalidity, state.last_uid or 0
@@ -277,10 +346,12 @@ def poll_mailbox(
                 report.uidvalidity_changed = True
                 last_uid = 0
             with sessions.begin() as session:
+                fencing.check(session)
                 state = _state(session, mailbox)
                 if state.uidvalidity != status.uidvalidity:
                     state.uidvalidity = status.uidvalidity
                     state.last_uid = last_uid
+            _release_retries(sessions, inbox, mailbox, report, fencing)
             new = inbox.uids_after(last_uid)
             retry = _retry_uids(sessions, mailbox, status.uidvalidity, utcnow())
             todo = sorted(set(new) | set(retry))
@@ -288,10 +359,18 @@ def poll_mailbox(
                 if stop is not None and stop.is_set():
                     break  # shutting down: the rest is picked up by the next start
                 report.fetched += 1
+                failpoints.hit("fetched")
                 _process_one(
-                    sessions, settings, mailbox, status.uidvalidity, fetched, report, handlers
+                    sessions,
+                    settings,
+                    mailbox,
+                    status.uidvalidity,
+                    fetched,
+                    report,
+                    handlers,
+                    fencing,
                 )
-            _carry_out_actions(sessions, inbox, mailbox, status.uidvalidity, report)
+            _carry_out_actions(sessions, inbox, mailbox, status.uidvalidity, report, fencing)
     except MailboxUnavailable as exc:
         _record_poll_error(sessions, mailbox, str(exc))
         report.error = str(exc)
@@ -302,6 +381,7 @@ def poll_mailbox(
         report.error = message
         raise MailboxUnavailable(message) from None
     with sessions.begin() as session:
+        fencing.check(session)
         state = _state(session, mailbox)
         state.last_success_at = utcnow()
         if state.errors_since_success:

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from acchub_mailbot.store.models import Client, ClientHistory, utcnow
@@ -128,7 +127,8 @@ def register_invitation(
     }
     existing = session.scalar(select(Client).where(Client.client_url == client_url))
     if existing is None:
-        client = Client(
+        new_id = _insert_if_absent(
+            session,
             client_url=client_url,
             status=status,
             mailbox=mailbox,
@@ -138,16 +138,13 @@ def register_invitation(
             edited_fields={},
             **incoming,
         )
-        try:
-            with session.begin_nested():
-                session.add(client)
-                session.flush()
-        except IntegrityError:
+        if new_id is None:
             # Another transaction registered the same URL between our SELECT and INSERT.
             existing = session.scalar(select(Client).where(Client.client_url == client_url))
             if existing is None:
-                raise
+                raise RuntimeError(f"client {client_url} conflicts on insert but cannot be read")
         else:
+            client = session.get_one(Client, new_id)
             _history(
                 session,
                 client,
@@ -180,6 +177,33 @@ def register_invitation(
         at=now,
     )
     return Registration(existing.id, False, tuple(changed))
+
+
+def _insert_if_absent(session: Session, **values: Any) -> int | None:
+    """Insert a client row unless one has its URL; the new ID, or ``None`` when one had it.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` rather than a SAVEPOINT around a plain INSERT: the
+    pysqlite driver opens no transaction before a SAVEPOINT, so on SQLite releasing the
+    savepoint committed the new client on its own, outside the caller's transaction.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(Client)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(Client)
+    else:
+        raise RuntimeError(f"unsupported database {dialect}: use SQLite or PostgreSQL")
+    statement = (
+        statement.values(**values)
+        .on_conflict_do_nothing(index_elements=[Client.client_url])
+        .returning(Client.id)
+    )
+    new_id: int | None = session.scalar(statement)
+    return new_id
 
 
 def add_client(
@@ -227,6 +251,12 @@ def edit_client(
             raise ValueError(f"{field} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
         if field == "status" and value not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        if (
+            field == "client_url"
+            and value != client.client_url
+            and session.scalar(select(Client.id).where(Client.client_url == value)) is not None
+        ):
+            raise ValueError(f"a client with URL {value} already exists")
         old = getattr(client, field)
         if old == value:
             continue

@@ -1,0 +1,134 @@
+"""Mailbox leases: at most one process polls a mailbox at a time, with no coordinator of our own.
+
+A lease is a row per mailbox with a holder, an expiry and a fencing token. Taking it over from
+another holder is one conditional UPDATE (only when the old lease expired) that increments the
+token, so two processes can never both believe they hold it. Every write that depends on the
+lease (each message's transaction) calls :func:`fence`, a conditional UPDATE on holder *and*
+token that also extends the expiry: if another process took the mailbox over meanwhile, it
+matches no row and the transaction is abandoned. On PostgreSQL the UPDATE also locks the row until
+commit, so a takeover cannot slip in between the check and the commit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from acchub_mailbot.errors import TransientError
+from acchub_mailbot.store.models import Instance, Lease, utcnow
+
+
+class LeaseLost(TransientError):
+    """Another process took the mailbox over; this one must stop writing for it."""
+
+
+@dataclass(frozen=True)
+class Held:
+    mailbox: str
+    holder: str
+    token: int
+
+
+def new_instance_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def acquire(
+    session: Session, mailbox: str, holder: str, ttl: timedelta, now: datetime | None = None
+) -> Held | None:
+    """Take or renew the lease; ``None`` when a live lease belongs to someone else."""
+    now = now or utcnow()
+    expires = now + ttl
+    renewed = session.execute(
+        update(Lease)
+        .where(Lease.mailbox == mailbox, Lease.holder == holder)
+        .values(expires_at=expires)
+        .returning(Lease.token)
+    ).scalar_one_or_none()
+    if renewed is not None:
+        return Held(mailbox, holder, renewed)
+    taken = session.execute(
+        update(Lease)
+        .where(Lease.mailbox == mailbox, Lease.expires_at < now)
+        .values(holder=holder, token=Lease.token + 1, expires_at=expires, acquired_at=now)
+        .returning(Lease.token)
+    ).scalar_one_or_none()
+    if taken is not None:
+        return Held(mailbox, holder, taken)
+    if session.get(Lease, mailbox) is not None:
+        return None
+    try:
+        with session.begin_nested():
+            session.add(
+                Lease(mailbox=mailbox, holder=holder, token=1, expires_at=expires, acquired_at=now)
+            )
+    except IntegrityError:
+        return None  # another process created it first
+    return Held(mailbox, holder, 1)
+
+
+def fence(session: Session, held: Held, ttl: timedelta, now: datetime | None = None) -> None:
+    """Raise :class:`LeaseLost` unless ``held`` is still the current lease; extends it."""
+    now = now or utcnow()
+    matched = session.execute(
+        update(Lease)
+        .where(
+            Lease.mailbox == held.mailbox,
+            Lease.holder == held.holder,
+            Lease.token == held.token,
+        )
+        .values(expires_at=now + ttl)
+        .returning(Lease.token)
+    ).scalar_one_or_none()
+    if matched is None:
+        raise LeaseLost(f"mailbox {held.mailbox}: lease {held.token} was taken over")
+
+
+def release(session: Session, held: Held) -> None:
+    session.execute(
+        update(Lease)
+        .where(
+            Lease.mailbox == held.mailbox,
+            Lease.holder == held.holder,
+            Lease.token == held.token,
+        )
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+
+
+def holders(session: Session) -> Sequence[Lease]:
+    return session.scalars(select(Lease).order_by(Lease.mailbox)).all()
+
+
+def heartbeat(session: Session, instance_id: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    row = session.get(Instance, instance_id)
+    if row is None:
+        host, _, rest = instance_id.partition(":")
+        pid = int(rest.partition(":")[0]) if rest.partition(":")[0].isdigit() else 0
+        session.add(
+            Instance(id=instance_id, hostname=host, pid=pid, started_at=now, heartbeat_at=now)
+        )
+    else:
+        row.heartbeat_at = now
+
+
+def live_instances(session: Session, within: timedelta, now: datetime | None = None) -> list[str]:
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(Instance.id).where(Instance.heartbeat_at >= now - within).order_by(Instance.id)
+        ).all()
+    )
+
+
+def forget_instance(session: Session, instance_id: str) -> None:
+    session.execute(delete(Instance).where(Instance.id == instance_id))
