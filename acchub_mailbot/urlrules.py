@@ -194,11 +194,19 @@ def normalize_client_url(url: str) -> str | None:
 
 
 def is_accountant_hub_link(url: str) -> bool:
-    """True for ``https://accountants.dynamics.com/?page=21...`` (the add-client link)."""
-    parts = urlsplit(url.strip())
-    if _common_checks(parts, url.strip()) is not None:
+    """True for ``https://accountants.dynamics.com/?page=21...`` (the add-client link).
+
+    Business Central writes this link with raw spaces and single quotes in its filter, so only
+    the part before the query is held to the strict rules; the query is only read.
+    """
+    raw = url.strip()
+    base, _, query = raw.partition("?")
+    parts = urlsplit(base)
+    if _common_checks(parts, base) is not None:
         return False
     if normalize_host(parts.hostname or "") != ACCOUNTANT_HUB_HOST or parts.path not in ("", "/"):
         return False
-    query = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
-    return query.get("page") == "21"
+    if any(ord(ch) < 32 for ch in query):
+        return False
+    params = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+    return params.get("page") == "21"

@@ -15,7 +15,7 @@ from acchub_mailbot.messages import Message
 
 
 class Verdict(StrEnum):
-    """The four answers a handler can give; the strings are part of the ``inspect --json`` contract."""
+    """The four answers a handler can give; the strings are part of ``inspect --json``."""
 
     INVITATION = "invitation"
     NOT_INVITATION = "not_invitation"

@@ -1,0 +1,30 @@
+"""The handlers, in the order they are asked, and :func:`decide`, which asks them.
+
+Adding a kind of email is one module in this package and one entry in :data:`DEFAULT_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from acchub_mailbot.handlers.base import Decision, Handler, Verdict
+from acchub_mailbot.handlers.guest_invite import GuestInviteHandler
+from acchub_mailbot.handlers.invitation import InvitationHandler
+from acchub_mailbot.messages import Message
+
+#: Asked in order; the first that does not decline decides.
+DEFAULT_HANDLERS: tuple[Handler, ...] = (InvitationHandler(), GuestInviteHandler())
+
+
+def decide(message: Message, handlers: tuple[Handler, ...] = DEFAULT_HANDLERS) -> Decision:
+    """The first handler's decision, or ``not_invitation`` from ``"none"`` when all decline."""
+    for handler in handlers:
+        decision = handler.decide(message)
+        if decision is not None:
+            return decision
+    return Decision(
+        Verdict.NOT_INVITATION,
+        handler="none",
+        reasons=("no handler recognised the message",),
+    )
+
+
+__all__ = ["DEFAULT_HANDLERS", "Decision", "Handler", "Verdict", "decide"]
