@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.errors import MailboxUnavailable
+from acchub_mailbot.handlers.base import Handler
+from acchub_mailbot.health import Metrics, mailbox_is_healthy
 from acchub_mailbot.poller import Fencing, PollReport, backoff, poll_mailbox
 from acchub_mailbot.reporting import deliver_pending, prepare_digest
 from acchub_mailbot.store import leases, registry
@@ -44,6 +46,9 @@ class App:
     stop: threading.Event = field(default_factory=threading.Event)
     instance_id: str = field(default_factory=leases.new_instance_id)
     _checker: LiveChecker | None = None
+    handlers: tuple[Handler, ...] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: datetime = field(default_factory=utcnow)
     _held: dict[str, leases.Held] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,25 +94,41 @@ class App:
         return timedelta(seconds=self.settings.poll.lease_ttl)
 
     def _claim(self, mailbox: MailboxSettings) -> leases.Held | str:
-        """Take this mailbox's lease if it is free and within this instance's fair share."""
+        """Take this mailbox's lease if it is free and within this instance's fair share.
+
+        Each live instance takes at most ceil(mailboxes / live instances) leases; one holding
+        more (because others started later) hands the excess over, one lease per poll.
+        """
         ttl = self.lease_ttl
         with self.sessions.begin() as session:
             leases.heartbeat(session, self.instance_id)
-            if mailbox.name not in self._held:
-                live = leases.live_instances(session, ttl) or [self.instance_id]
-                enabled = len(self.mailboxes())
-                share = -(-enabled // len(live))  # ceiling division
-                now = utcnow()
-                mine = sum(
-                    1
-                    for lease in leases.holders(session)
-                    if lease.holder == self.instance_id and lease.expires_at > now
+            live = leases.live_instances(session, ttl) or [self.instance_id]
+            enabled = len(self.mailboxes())
+            share = -(-enabled // len(live))  # ceiling division
+            now = utcnow()
+            mine = sum(
+                1
+                for lease in leases.holders(session)
+                if lease.holder == self.instance_id and lease.expires_at > now
+            )
+            current = self._held.get(mailbox.name)
+            if current is not None and mine > share:
+                leases.release(session, current)
+                with self._lock:
+                    self._held.pop(mailbox.name, None)
+                log.info(
+                    "mailbox=%s handed over: %d live instances share %d mailboxes",
+                    mailbox.name,
+                    len(live),
+                    enabled,
                 )
-                if mine >= share:
-                    return f"this instance already polls its share ({mine} of {enabled})"
+                return "handed over to another instance"
+            if current is None and mine >= share:
+                return f"this instance already polls its share ({mine} of {enabled})"
             held = leases.acquire(session, mailbox.name, self.instance_id, ttl)
         if held is None:
-            self._held.pop(mailbox.name, None)
+            with self._lock:
+                self._held.pop(mailbox.name, None)
             return "held by another instance"
         with self._lock:
             self._held[mailbox.name] = held
@@ -126,15 +147,19 @@ class App:
                 mailbox,
                 stop=self.stop,
                 fencing=Fencing(claim, self.lease_ttl),
+                handlers=self.handlers,
             )
         except MailboxUnavailable as exc:
             log.error("mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, exc)
+            self.metrics.polls.labels(mailbox.name, "error").inc()
+            self.metrics.failures.labels(mailbox.name, "imap").inc()
             return PollReport(mailbox.name, error=str(exc))
         except leases.LeaseLost as exc:
             log.warning("mailbox=%s: %s; another instance polls it now", mailbox.name, exc)
             with self._lock:
                 self._held.pop(mailbox.name, None)
             return PollReport(mailbox.name, skipped=str(exc))
+        self._count(report)
         if self.settings.verification.live_check:
             self.verify_pending()
         log.info(
@@ -146,6 +171,44 @@ class App:
             report.seconds,
         )
         return report
+
+    def _count(self, report: PollReport) -> None:
+        m, name = self.metrics, report.mailbox
+        m.polls.labels(name, "ok").inc()
+        m.poll_duration.labels(name).observe(report.seconds)
+        for verdict, count in report.verdicts.items():
+            m.messages.labels(name, verdict).inc(count)
+        if report.registered:
+            m.registrations.labels(name).inc(report.registered)
+        if report.failed:
+            m.failures.labels(name, "message").inc(report.failed)
+        if report.quarantined:
+            m.failures.labels(name, "quarantined").inc(report.quarantined)
+
+    def health(self) -> dict[str, object]:
+        """Per-mailbox health for ``/healthz`` and ``status``: recent success, errors, holder."""
+        from acchub_mailbot.store.models import MailboxState
+
+        now = utcnow()
+        interval = self.settings.poll.interval_seconds
+        rows = []
+        with self.sessions() as session:
+            holders = {lease.mailbox: lease for lease in leases.holders(session)}
+            for mailbox in self.mailboxes():
+                state = session.get(MailboxState, mailbox.name)
+                last_ok = state.last_success_at if state else None
+                lease = holders.get(mailbox.name)
+                rows.append(
+                    {
+                        "mailbox": mailbox.name,
+                        "healthy": mailbox_is_healthy(last_ok, self.started_at, interval, now),
+                        "last_success_at": last_ok,
+                        "last_error": state.last_error if state else None,
+                        "errors_since_success": state.errors_since_success if state else 0,
+                        "held_by": lease.holder if lease and lease.expires_at > now else None,
+                    }
+                )
+        return {"healthy": all(r["healthy"] for r in rows), "mailboxes": rows}
 
     def poll_all(self, name: str | None = None) -> list[PollReport]:
         return [self.poll(m) for m in self.mailboxes(name)]

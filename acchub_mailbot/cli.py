@@ -69,7 +69,14 @@ def _open_app(config_path: Path | None) -> Any:
     from acchub_mailbot.app import App
 
     settings = _load(config_path)
-    return App.open(settings)
+    app = App.open(settings)
+    # Commands close the app themselves, but one that fails half-way (unknown client, refused
+    # edit) must not leave pooled database connections open. Disposing the engine again after
+    # a close is harmless, unlike a second App.close(), which writes to the database.
+    bind = app.sessions.kw.get("bind")
+    if bind is not None:
+        click.get_current_context().call_on_close(bind.dispose)
+    return app
 
 
 def _echo_json(data: Any) -> None:
@@ -709,7 +716,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Health per mailbox; exits 1 when a mailbox has not polled successfully for 3 intervals."""
     from sqlalchemy import func, select
 
-    from acchub_mailbot.store import registry
+    from acchub_mailbot.store import leases, registry
     from acchub_mailbot.store.models import Digest, MailboxState, ProcessedMessage
 
     app = _open_app(config_path)
@@ -718,6 +725,12 @@ def status(config_path: Path | None, as_json: bool) -> None:
     rows = []
     unhealthy = False
     with app.sessions() as session:
+        holders = {
+            lease.mailbox: lease.holder
+            for lease in leases.holders(session)
+            if lease.expires_at > now
+        }
+        live = leases.live_instances(session, app.lease_ttl)
         for mailbox in app.settings.mailboxes:
             state = session.get(MailboxState, mailbox.name)
             counts = dict(
@@ -744,6 +757,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
                     "backlog": counts.get("seen", 0) + counts.get("failed", 0),
                     "quarantined": counts.get("quarantined", 0),
                     "handled": counts.get("done", 0) + counts.get("decided", 0),
+                    "held_by": holders.get(mailbox.name),
                 }
             )
         clients_by_status = registry.count_by_status(session)
@@ -758,6 +772,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
                 "mailboxes": rows,
                 "clients": clients_by_status,
                 "pending_digests": pending_digests,
+                "instances": live,
             }
         )
     else:
@@ -788,6 +803,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
         )
         summary = ", ".join(f"{k} {v}" for k, v in sorted(clients_by_status.items())) or "none"
         click.echo(f"clients: {summary}; digests waiting to be sent: {pending_digests}")
+        click.echo(f"live instances: {', '.join(live) or 'none'}")
     sys.exit(1 if unhealthy else 0)
 
 

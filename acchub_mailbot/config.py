@@ -201,6 +201,8 @@ class PollSettings(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
     retry_base_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
     lease_seconds: Annotated[int, Field(ge=5, le=86400)] | None = None
+    idle: bool = False
+    idle_watchdog_seconds: Annotated[float, Field(ge=5, le=1740)] = 120.0
 
     @property
     def lease_ttl(self) -> int:
@@ -211,6 +213,12 @@ class PollSettings(_Model):
     def retry_base(self) -> float:
         """First retry delay of a failing message (default: one poll interval)."""
         return self.retry_base_seconds or float(self.interval_seconds)
+
+
+class HttpSettings(_Model):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
 class LoggingSettings(_Model):
@@ -225,6 +233,7 @@ class Settings(_Model):
     digest: DigestSettings = DigestSettings()
     verification: VerificationSettings = VerificationSettings()
     poll: PollSettings = PollSettings()
+    http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("mailboxes")

@@ -223,6 +223,23 @@ class Inbox:
     def noop(self) -> None:
         self.client.noop()
 
+    # -- IDLE (RFC 2177): the server pushes EXISTS when mail arrives ---------------------------
+
+    def idle_start(self) -> None:
+        self.client.idle()
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True when the server announced new mail."""
+        responses = self.client.idle_check(timeout=timeout)
+        return any(
+            len(item) >= 2 and item[1] in (b"EXISTS", b"RECENT")
+            for item in responses
+            if isinstance(item, tuple)
+        )
+
+    def idle_stop(self) -> None:
+        self.client.idle_done()
+
 
 def _uid_set(uids: Sequence[int]) -> str:
     return ",".join(str(u) for u in uids)

@@ -16,6 +16,7 @@ from email.utils import format_datetime, make_msgid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from acchub_mailbot import failpoints
 from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.digest import (
     DigestEvent,
@@ -160,6 +161,7 @@ def deliver_pending(
         message = build_email(settings, digest)
         recipients = list((digest.recipients or {}).get("to") or [])
         try:
+            failpoints.hit("digest-send")
             where = _deliver(settings, digest, message, recipients)
         except DeliveryFailed as exc:
             with sessions.begin() as session:
@@ -170,6 +172,7 @@ def deliver_pending(
                     row.next_attempt_at = utcnow() + backoff(row.attempts, 60.0, 3600.0)
             log.warning("digest %d not sent, retried later: %s", digest.id, exc)
             continue
+        failpoints.hit("digest-sent")
         with sessions.begin() as session:
             row = session.get(Digest, digest.id)
             if row is not None:

@@ -8,6 +8,8 @@ every message's state is committed step by step).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import signal
@@ -18,12 +20,15 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from acchub_mailbot.app import App
 from acchub_mailbot.config import MailboxSettings
+from acchub_mailbot.health import HealthServer
+from acchub_mailbot.idle import IdleWatcher
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +82,37 @@ def build_scheduler(app: App) -> BlockingScheduler:
     return scheduler
 
 
+def _wake(scheduler: BlockingScheduler, app: App, mailbox: MailboxSettings) -> None:
+    """Run the mailbox's poll now (coalesced with one already running or due)."""
+    if app.stop.is_set():
+        return
+    with contextlib.suppress(JobLookupError):  # the job is gone while shutting down
+        scheduler.modify_job(
+            f"poll:{mailbox.name}",
+            next_run_time=datetime.now(ZoneInfo(app.settings.digest.timezone)),
+        )
+
+
 def run_service(app: App) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     scheduler = build_scheduler(app)
     signals_seen = 0
+    extras: list[Any] = []
+    if app.settings.http.enabled:
+        server = HealthServer(
+            app.settings.http.host, app.settings.http.port, app.metrics, app.health
+        )
+        server.start()
+        extras.append(server)
+    if app.settings.poll.idle:
+        for mailbox in app.mailboxes():
+            watcher = IdleWatcher(
+                mailbox,
+                functools.partial(_wake, scheduler, app, mailbox),
+                app.stop,
+                watchdog_seconds=app.settings.poll.idle_watchdog_seconds,
+            )
+            watcher.start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal signals_seen
@@ -106,7 +138,10 @@ def run_service(app: App) -> int:
     try:
         scheduler.start()
     finally:
+        app.stop.set()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for extra in extras:
+            extra.stop()
     log.info("acchub-mailbot stopped")
     return 0
