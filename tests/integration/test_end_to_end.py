@@ -3,76 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests import mailfactory
+from tests import mailfactory, support
 from tests.servers.dovecot import ImapAccount
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
-
-
-def write_config(
-    path: Path,
-    *,
-    account: ImapAccount,
-    database_url: str,
-    smtp: SmtpServer | None,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    config: dict[str, Any] = {
-        "database": {"url": database_url},
-        "mailboxes": [
-            {
-                "name": "invites",
-                "imap": {
-                    "host": account.host,
-                    "port": account.port,
-                    "security": "starttls",
-                    "username": account.username,
-                    "password_env": "ACCHUB_TEST_IMAP_PASSWORD",
-                    "ca_file": str(account.ca_file),
-                    "timeout_seconds": 10,
-                },
-                "digest_to": ["dana@firm.example"],
-            }
-        ],
-        "digest": {"from": "acchub-mailbot@firm.example", "schedule": "immediate"},
-        "verification": {"live_check": False},
-        "poll": {"interval_seconds": 60},
-    }
-    if smtp is not None:
-        config["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none"}
-    for key, value in (extra or {}).items():
-        config[key] = {**config.get(key, {}), **value}
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-def cli(
-    config: Path, *args: str, password: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ACCHUB_TEST_IMAP_PASSWORD": password}
-    result = subprocess.run(
-        [sys.executable, "-m", "acchub_mailbot", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{args} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        )
-    return result
 
 
 def flags_by_subject(account: ImapAccount) -> dict[str, set[bytes]]:
@@ -102,15 +41,18 @@ def test_invitation_becomes_client_and_digest_exactly_once(
     imap_account.append(mailfactory.ordinary("Lunch on Friday?"))
     imap_account.append(mailfactory.lookalike())
     imap_account.append(b"\x00\xff garbage that is not an email \r\n\r\n\x80\x81")
-    config = write_config(
-        tmp_path / "config.yaml", account=imap_account, database_url=database_url, smtp=smtp_server
+    config = support.write_config(
+        tmp_path / "config.yaml",
+        accounts={"invites": imap_account},
+        database_url=database_url,
+        smtp=smtp_server,
     )
 
-    first = cli(config, "run", "--once", password=imap_account.password)
+    first = support.cli(config, "run", "--once", accounts={"invites": imap_account})
     assert "invites: 4 new message(s)" in first.stdout
 
     clients = json.loads(
-        cli(config, "clients", "list", "--json", password=imap_account.password).stdout
+        support.cli(config, "clients", "list", "--json", accounts={"invites": imap_account}).stdout
     )
     assert len(clients) == 1
     client = clients[0]
@@ -143,10 +85,10 @@ def test_invitation_becomes_client_and_digest_exactly_once(
         assert "evil" in part
     assert 'href="https://businesscentral.dynamics.com.evil.example' not in html
 
-    second = cli(config, "run", "--once", password=imap_account.password)
+    second = support.cli(config, "run", "--once", accounts={"invites": imap_account})
     assert "invites: 0 new message(s)" in second.stdout
     clients_again = json.loads(
-        cli(config, "clients", "list", "--json", password=imap_account.password).stdout
+        support.cli(config, "clients", "list", "--json", accounts={"invites": imap_account}).stdout
     )
     assert len(clients_again) == 1
     # No second digest for the same events: run --once returns after any sending is done.
@@ -160,16 +102,19 @@ def test_same_invitation_twice_registers_one_client(
     raw = mailfactory.invitation(tenant="osprey.onmicrosoft.com", company="Osprey Bakery")
     imap_account.append(raw)
     imap_account.append(raw)
-    config = write_config(
-        tmp_path / "config.yaml", account=imap_account, database_url=database_url, smtp=smtp_server
+    config = support.write_config(
+        tmp_path / "config.yaml",
+        accounts={"invites": imap_account},
+        database_url=database_url,
+        smtp=smtp_server,
     )
-    cli(config, "run", "--once", password=imap_account.password)
+    support.cli(config, "run", "--once", accounts={"invites": imap_account})
     imap_account.append(
         mailfactory.invitation(tenant="Osprey.onmicrosoft.com", company="Osprey Bakery SA")
     )
-    cli(config, "run", "--once", password=imap_account.password)
+    support.cli(config, "run", "--once", accounts={"invites": imap_account})
     clients = json.loads(
-        cli(config, "clients", "list", "--json", password=imap_account.password).stdout
+        support.cli(config, "clients", "list", "--json", accounts={"invites": imap_account}).stdout
     )
     assert [c["client_url"] for c in clients] == [
         "https://businesscentral.dynamics.com/osprey.onmicrosoft.com"
@@ -183,6 +128,6 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
         "mailboxes:\n  - name: a\n    imap: {host: h, port: 70000, username: u, password_env: X}\n",
         encoding="utf-8",
     )
-    result = cli(config, "check-config", password="x", check=False)
+    result = support.cli(config, "check-config", accounts={}, check=False)
     assert result.returncode != 0
     assert "mailboxes[0].imap.port" in result.stderr

@@ -1,0 +1,106 @@
+"""Helpers shared by the integration tests: config files and running the real command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.servers.dovecot import ImapAccount
+from tests.servers.smtp import SmtpServer
+
+PASSWORD_ENV = "ACCHUB_TEST_IMAP_PASSWORD"
+
+
+def mailbox_entry(account: ImapAccount, name: str = "invites", **extra: Any) -> dict[str, Any]:
+    """One ``mailboxes:`` entry for a test account; each account's password comes from its own
+    environment variable so several mailboxes can share one config."""
+    return {
+        "name": name,
+        "imap": {
+            "host": account.host,
+            "port": account.port,
+            "security": "starttls",
+            "username": account.username,
+            "password_env": f"{PASSWORD_ENV}_{name.upper().replace('-', '_')}",
+            "ca_file": str(account.ca_file),
+            "timeout_seconds": 10,
+        },
+        "digest_to": ["dana@firm.example"],
+        **extra,
+    }
+
+
+def write_config(
+    path: Path,
+    *,
+    accounts: dict[str, ImapAccount],
+    database_url: str,
+    smtp: SmtpServer | None,
+    extra: dict[str, Any] | None = None,
+    mailbox_extra: dict[str, Any] | None = None,
+) -> Path:
+    config: dict[str, Any] = {
+        "database": {"url": database_url},
+        "mailboxes": [
+            mailbox_entry(account, name, **(mailbox_extra or {}))
+            for name, account in accounts.items()
+        ],
+        "digest": {"from": "acchub-mailbot@firm.example", "schedule": "immediate"},
+        "verification": {"live_check": False},
+        "poll": {"interval_seconds": 60},
+    }
+    if smtp is not None:
+        config["smtp"] = {"host": smtp.host, "port": smtp.port, "security": "none"}
+    for key, value in (extra or {}).items():
+        config[key] = {**config.get(key, {}), **value}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def environment(accounts: dict[str, ImapAccount], **extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    for name, account in accounts.items():
+        env[f"{PASSWORD_ENV}_{name.upper().replace('-', '_')}"] = account.password
+    return env
+
+
+def cli(
+    config: Path,
+    *args: str,
+    accounts: dict[str, ImapAccount],
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m acchub_mailbot ARGS --config CONFIG`` and return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "acchub_mailbot", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**environment(accounts), **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{args} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def start_service(
+    config: Path, accounts: dict[str, ImapAccount], log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    """The long-running service in a child process, logging to ``log``."""
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "acchub_mailbot", "run", "--config", str(config)],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=environment(accounts, **env),
+    )
