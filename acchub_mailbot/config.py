@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,6 +86,20 @@ class DatabaseSettings(_Model):
         if "://" not in value:
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///acchub.db")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A PostgreSQL URL may carry a password; reprs end up in logs and tracebacks.
+        yield "url", redact_url(self.url)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
 
 
 class ServerAction(_Model):

@@ -263,6 +263,14 @@ def edit_client(
         applied[field] = {"from": old, "to": value}
         setattr(client, field, value)
         edited[field] = True
+        if field == "client_url":
+            from acchub_mailbot.urlrules import check_client_url
+
+            # The tenant is derived from the URL; keep the two in step.
+            tenant = check_client_url(value, allow_environment=True).tenant
+            if tenant and tenant != client.tenant:
+                applied["tenant"] = {"from": client.tenant, "to": tenant}
+                client.tenant = tenant
     if applied:
         client.edited_fields = edited
         client.updated_at = utcnow()
