@@ -318,8 +318,8 @@ class App:
         now = utcnow()
         for mailbox in self.mailboxes(name):
             if force or self.digest_due(mailbox, now):
-                prepare_digest(self.sessions, self.settings, mailbox, now=now, force=force)
-        return deliver_pending(self.sessions, self.settings, now=now)
+                prepare_digest(self.sessions, self.settings, mailbox, now=now)
+        return deliver_pending(self.sessions, self.settings, now=now, ignore_backoff=force)
 
     def run_once(self) -> list[PollReport]:
         reports = self.poll_all()

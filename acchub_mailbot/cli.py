@@ -163,6 +163,9 @@ def run(config_path: Path | None, once: bool) -> None:
             reports = app.poll_all()
             delivered = app.send_digests()
             for report in reports:
+                if report.skipped:
+                    click.echo(f"{report.mailbox}: not polled — {report.skipped}")
+                    continue
                 verdicts = ", ".join(f"{k} {v}" for k, v in sorted(report.verdicts.items()))
                 status = f"error: {report.error}" if report.error else "ok"
                 click.echo(

@@ -77,5 +77,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     # Library chatter at INFO would drown the service's own lines.
-    for noisy in ("imapclient", "apscheduler.executors.default", "httpx", "httpcore", "alembic"):
+    for noisy in ("imapclient", "apscheduler", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from email import policy
+from email.parser import BytesHeaderParser
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -209,6 +211,8 @@ def _record_failure(
     with sessions.begin() as session:
         fencing.check(session)
         row = _row_for(session, mailbox, uidvalidity, fetched.uid)
+        if row.message_id is None:
+            row.message_id, row.subject, row.sender = _headers_only(fetched.raw)
         row.attempts = (row.attempts or 0) + 1
         row.last_error = error
         state = _state(session, mailbox)
@@ -248,6 +252,20 @@ def _record_failure(
                 settings.poll.max_attempts,
                 quoted(error),
             )
+
+
+def _headers_only(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """Message-ID, subject and sender, read without the body: what a person needs to find a
+    message that could not be processed (and what moves it back out of quarantine)."""
+    try:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw[:65536])
+        return (
+            (str(headers.get("Message-ID") or "").strip()[:998] or None),
+            (str(headers.get("Subject") or "")[:2000] or None),
+            (str(headers.get("From") or "")[:320] or None),
+        )
+    except Exception:  # the headers themselves may be what is broken
+        return None, None, None
 
 
 def _carry_out_actions(

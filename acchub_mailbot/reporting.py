@@ -97,16 +97,15 @@ def prepare_digest(
     mailbox: MailboxSettings,
     *,
     now: datetime | None = None,
-    force: bool = False,
 ) -> int | None:
     """Create a pending digest from the unreported events; returns its id, or None if none due."""
     now = now or utcnow()
     with sessions.begin() as session:
         events = unassigned_events(session, mailbox.name, lock=True)
-        if not events and not (settings.digest.send_empty or force):
+        if not events and not settings.digest.send_empty:
             return None
         rendered, empty = render_for(session, settings, mailbox, events, now)
-        if empty and not (settings.digest.send_empty or force):
+        if empty and not settings.digest.send_empty:
             return None
         domain = settings.digest.from_.rpartition("@")[2] or "acchub-mailbot.invalid"
         digest = Digest(
@@ -150,13 +149,17 @@ def build_email(settings: Settings, digest: Digest) -> EmailMessage:
 
 
 def deliver_pending(
-    sessions: sessionmaker[Session], settings: Settings, *, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    ignore_backoff: bool = False,
 ) -> list[str]:
     """Send (or write) every pending digest; returns where each went, for the CLI's output."""
     now = now or utcnow()
     delivered: list[str] = []
     with sessions() as session:
-        digests = list(pending_digests(session, now))
+        digests = list(pending_digests(session, now, ignore_backoff=ignore_backoff))
     for digest in digests:
         message = build_email(settings, digest)
         recipients = list((digest.recipients or {}).get("to") or [])

@@ -97,10 +97,10 @@ def start_service(
     config: Path, accounts: dict[str, ImapAccount], log: Path, **env: str
 ) -> subprocess.Popen[bytes]:
     """The long-running service in a child process, logging to ``log``."""
-    handle = log.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "acchub_mailbot", "run", "--config", str(config)],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        env=environment(accounts, **env),
-    )
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "acchub_mailbot", "run", "--config", str(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=environment(accounts, **env),
+        )

@@ -38,12 +38,10 @@ def unassigned_events(session: Session, mailbox: str, *, lock: bool = False) -> 
     return session.scalars(query).all()
 
 
-def pending_digests(session: Session, now: datetime) -> Sequence[Digest]:
-    return session.scalars(
-        select(Digest)
-        .where(
-            Digest.status == "pending",
-            (Digest.next_attempt_at.is_(None)) | (Digest.next_attempt_at <= now),
-        )
-        .order_by(Digest.id)
-    ).all()
+def pending_digests(
+    session: Session, now: datetime, *, ignore_backoff: bool = False
+) -> Sequence[Digest]:
+    query = select(Digest).where(Digest.status == "pending").order_by(Digest.id)
+    if not ignore_backoff:
+        query = query.where((Digest.next_attempt_at.is_(None)) | (Digest.next_attempt_at <= now))
+    return session.scalars(query).all()
