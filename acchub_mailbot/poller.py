@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from email import policy
-from email.parser import BytesHeaderParser
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import policy
+from email.parser import BytesHeaderParser
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
