@@ -51,6 +51,7 @@ class App:
     started_at: datetime = field(default_factory=utcnow)
     _held: dict[str, leases.Held] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _claim_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -100,7 +101,9 @@ class App:
         more (because others started later) hands the excess over, one lease per poll.
         """
         ttl = self.lease_ttl
-        with self.sessions.begin() as session:
+        # One claim at a time per process, so that two poll threads cannot both take the
+        # last lease of this instance's share.
+        with self._claim_lock, self.sessions.begin() as session:
             leases.heartbeat(session, self.instance_id)
             live = leases.live_instances(session, ttl) or [self.instance_id]
             enabled = len(self.mailboxes())

@@ -109,16 +109,36 @@ def holders(session: Session) -> Sequence[Lease]:
 
 
 def heartbeat(session: Session, instance_id: str, now: datetime | None = None) -> None:
+    """Record that this instance is alive (an upsert: several threads may call it at once)."""
     now = now or utcnow()
-    row = session.get(Instance, instance_id)
-    if row is None:
-        host, _, rest = instance_id.partition(":")
-        pid = int(rest.partition(":")[0]) if rest.partition(":")[0].isdigit() else 0
-        session.add(
-            Instance(id=instance_id, hostname=host, pid=pid, started_at=now, heartbeat_at=now)
+    host, _, rest = instance_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    values = {
+        "id": instance_id,
+        "hostname": host,
+        "pid": int(pid_text) if pid_text.isdigit() else 0,
+        "started_at": now,
+        "heartbeat_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(Instance).values(**values)
+        session.execute(pg.on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now}))
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(Instance).values(**values)
+        session.execute(
+            lite.on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
         )
     else:
-        row.heartbeat_at = now
+        row = session.get(Instance, instance_id)
+        if row is None:
+            session.add(Instance(**values))
+        else:
+            row.heartbeat_at = now
 
 
 def live_instances(session: Session, within: timedelta, now: datetime | None = None) -> list[str]:

@@ -1,0 +1,154 @@
+"""Several service processes sharing one database and many mailboxes (the scale-out mode).
+
+Run on PostgreSQL by setting ``ACCHUB_TEST_DATABASE_URL`` (as CI does); on SQLite the same
+guarantees hold through the same leases.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from acchub_mailbot.store.database import make_engine, session_factory
+from acchub_mailbot.store.models import Client, Event, Lease, ProcessedMessage, utcnow
+from tests import mailfactory, support
+from tests.servers.dovecot import DovecotServer, ImapAccount
+from tests.servers.smtp import SmtpServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MAILBOXES = 10
+INSTANCES = 3
+LEASE_SECONDS = 6
+
+
+def snapshot(database_url: str) -> dict[str, object]:
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            now = utcnow()
+            return {
+                "clients": list(session.scalars(select(Client.client_url)).all()),
+                "registered_events": session.scalar(
+                    select(func.count()).select_from(Event).where(Event.kind == "registered")
+                ),
+                "holders": {
+                    lease.mailbox: lease.holder
+                    for lease in session.scalars(select(Lease)).all()
+                    if lease.expires_at > now
+                },
+                "rows": session.scalar(select(func.count()).select_from(ProcessedMessage)),
+            }
+    except DBAPIError:
+        return {"clients": [], "registered_events": 0, "holders": {}, "rows": 0}
+    finally:
+        engine.dispose()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    for log in sorted(tmp_path.glob("instance-*.log")):
+        print(log.name, log.read_text(errors="replace")[-3000:])  # shown when the test fails
+
+
+def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpServer,
+    database_url: str,
+    services: list[subprocess.Popen[bytes]],
+) -> None:
+    """Every invitation is registered once, mailboxes are spread over the live instances, and
+    a killed instance's mailboxes are taken over after its leases expire."""
+    accounts: dict[str, ImapAccount] = {
+        f"box{i:02d}": dovecot.new_account(f"box{i:02d}") for i in range(MAILBOXES)
+    }
+    tenant = 0
+    for account in accounts.values():
+        mail = []
+        for _ in range(2):
+            tenant += 1
+            mail.append(mailfactory.invitation(tenant=f"t{tenant:03d}.onmicrosoft.com"))
+        mail += [mailfactory.ordinary(f"note {n}") for n in range(3)]
+        dovecot.seed_maildir(account.username, "INBOX", mail)
+    config = support.write_config(
+        tmp_path / "config.yaml",
+        accounts=accounts,
+        database_url=database_url,
+        smtp=smtp_server,
+        extra={"poll": {"interval_seconds": 1, "lease_seconds": LEASE_SECONDS}},
+    )
+    for n in range(INSTANCES):
+        services.append(support.start_service(config, accounts, tmp_path / f"instance-{n}.log"))
+        time.sleep(0.5)
+
+    wait_until(
+        lambda: snapshot(database_url)["rows"] == 5 * MAILBOXES,
+        90,
+        "every message handled",
+    )
+
+    # Let the instances settle their shares (an early starter hands mailboxes over).
+    def balanced() -> bool:
+        counts = Counter(snapshot(database_url)["holders"].values())  # type: ignore[attr-defined]
+        return len(counts) == INSTANCES and max(counts.values()) <= -(-MAILBOXES // INSTANCES)
+
+    wait_until(balanced, 60, "mailboxes spread over all three instances")
+    state = snapshot(database_url)
+    holders: dict[str, str] = state["holders"]  # type: ignore[assignment]
+    per_instance = Counter(holders.values())
+    assert max(per_instance.values()) <= -(-MAILBOXES // INSTANCES)
+    assert len(state["clients"]) == 2 * MAILBOXES  # type: ignore[arg-type]
+    assert state["registered_events"] == 2 * MAILBOXES  # each reported once
+    assert state["rows"] == 5 * MAILBOXES  # one row per message: nothing processed twice
+
+    # Kill the instance holding the most mailboxes, then send each of its mailboxes new mail.
+    victim_holder, _ = per_instance.most_common(1)[0]
+    victim_pid = int(victim_holder.split(":")[1])
+    victim = next(p for p in services if p.pid == victim_pid)
+    orphaned = [name for name, holder in holders.items() if holder == victim_holder]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    killed_at = time.monotonic()
+    for name in orphaned:
+        tenant += 1
+        accounts[name].append(mailfactory.invitation(tenant=f"t{tenant:03d}.onmicrosoft.com"))
+    expected = 2 * MAILBOXES + len(orphaned)
+    wait_until(
+        lambda: len(snapshot(database_url)["clients"]) == expected,  # type: ignore[arg-type]
+        LEASE_SECONDS + 30,
+        "the killed instance's mailboxes taken over",
+    )
+    assert time.monotonic() - killed_at < LEASE_SECONDS + 30
+    state = snapshot(database_url)
+    holders = state["holders"]  # type: ignore[assignment]
+    assert victim_holder not in holders.values()
+    assert state["registered_events"] == expected
+    assert len(set(state["clients"])) == expected  # type: ignore[arg-type]
+    for process in services:
+        if process is not victim:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
