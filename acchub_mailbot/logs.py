@@ -14,11 +14,16 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: C0 and C1 controls, line and paragraph separators, bidi embeddings, overrides and isolates,
+#: and lone surrogates (undecodable bytes of a header, which a strict UTF-8 writer rejects).
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\ud800-\udfff]"
+)
 
 
 def escape_controls(text: str) -> str:
-    """Replace control and bidi-override characters with visible escapes."""
+    """Replace control, bidi and lone-surrogate characters with visible escapes, so that text
+    from an email can neither forge log lines nor drive a terminal."""
     return _CONTROL.sub(
         lambda m: (
             f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"

@@ -5,6 +5,8 @@ Adding a kind of email is one module in this package and one entry in :data:`DEF
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from acchub_mailbot.handlers.base import Decision, Handler, Verdict
 from acchub_mailbot.handlers.guest_invite import GuestInviteHandler
 from acchub_mailbot.handlers.invitation import InvitationHandler
@@ -19,12 +21,27 @@ def decide(message: Message, handlers: tuple[Handler, ...] = DEFAULT_HANDLERS) -
     for handler in handlers:
         decision = handler.decide(message)
         if decision is not None:
-            return decision
-    return Decision(
-        Verdict.NOT_INVITATION,
-        handler="none",
-        reasons=("no handler recognised the message",),
+            return _with_limit_outcome(message, decision)
+    return _with_limit_outcome(
+        message,
+        Decision(
+            Verdict.NOT_INVITATION,
+            handler="none",
+            reasons=("no handler recognised the message",),
+        ),
     )
+
+
+def _with_limit_outcome(message: Message, decision: Decision) -> Decision:
+    """A message cut short by a limit is never silently "not an invitation": the part that
+    could not be read might have held one, so it goes to a person (a decision, not retried)."""
+    exceeded = message.limit_exceeded
+    if exceeded is None:
+        return decision
+    verdict = (
+        Verdict.NEEDS_REVIEW if decision.verdict is Verdict.NOT_INVITATION else decision.verdict
+    )
+    return replace(decision, verdict=verdict, reasons=(*decision.reasons, exceeded.reason))
 
 
 __all__ = ["DEFAULT_HANDLERS", "Decision", "Handler", "Verdict", "decide"]
