@@ -19,8 +19,8 @@ from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.health import Metrics, mailbox_is_healthy
 from acchub_mailbot.poller import Fencing, PollReport, backoff, poll_mailbox
-from acchub_mailbot.reporting import deliver_pending, prepare_digest
-from acchub_mailbot.store import leases, registry
+from acchub_mailbot.reporting import deliver_confirmations, deliver_pending, prepare_digest
+from acchub_mailbot.store import firm, leases, registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.models import Client, Digest, Event, utcnow
@@ -165,6 +165,8 @@ class App:
         self._count(report)
         if self.settings.verification.live_check:
             self.verify_pending()
+        # Forwarders hear back within the poll that handled their message.
+        deliver_confirmations(self.sessions, self.settings)
         log.info(
             "mailbox=%s poll done: %d fetched, %d new clients, %s (%.2fs)",
             mailbox.name,
@@ -267,17 +269,27 @@ class App:
                 "reasons": [result.reason] if result.reason else [],
             }
             mailbox = client.mailbox or "manual"
+            audiences = [""]
+            configured = [m for m in self.settings.mailboxes if m.name == mailbox]
+            if configured and configured[0].digest_to_forwarders:
+                audiences = [f"owner:{o}" for o in firm.owners_of(session, client.id)]
+                if configured[0].admin_recipients:
+                    audiences.insert(0, "")
             was_pending = client.status == "pending_verification"
             if result.outcome is Outcome.VERIFIED:
                 if was_pending:
                     registry.set_status(session, client, "registered", actor=actor)
-                    add_event(session, mailbox, "registered", payload)
+                    for audience in audiences:
+                        add_event(session, mailbox, "registered", payload, audience=audience)
             elif result.outcome is Outcome.FAILED:
                 if was_pending:
                     registry.set_status(
                         session, client, "needs_review", actor=actor, reason=result.reason
                     )
-                    add_event(session, mailbox, "verification_failed", payload)
+                    for audience in audiences:
+                        add_event(
+                            session, mailbox, "verification_failed", payload, audience=audience
+                        )
             elif was_pending and next_at is None:
                 registry.set_status(
                     session,
@@ -286,7 +298,8 @@ class App:
                     actor=actor,
                     reason=f"still unreachable after {attempts} attempts: {result.reason}",
                 )
-                add_event(session, mailbox, "verification_failed", payload)
+                for audience in audiences:
+                    add_event(session, mailbox, "verification_failed", payload, audience=audience)
 
     # -- digests ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.inbox import NETWORK_ERRORS, FetchedMessage, Inbox
 from acchub_mailbot.logs import quoted
-from acchub_mailbot.pipeline import apply_message
+from acchub_mailbot.pipeline import MailboxRules, apply_message
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.leases import Held, LeaseLost, fence
 from acchub_mailbot.store.models import MailboxState, ProcessedMessage, utcnow
@@ -174,6 +174,8 @@ def _process_one(
                 live_check=settings.verification.live_check,
                 now=now,
                 handlers=handlers,
+                rules=MailboxRules.of(settings, mailbox),
+                limits=settings.limits.to_limits(),
             )
             state = _state(session, mailbox)
             state.last_uid = max(state.last_uid or 0, fetched.uid)

@@ -30,6 +30,7 @@ from acchub_mailbot.digest import (
 from acchub_mailbot.errors import DeliveryFailed
 from acchub_mailbot.outbox import send, write_eml
 from acchub_mailbot.poller import backoff
+from acchub_mailbot.store import firm
 from acchub_mailbot.store.events import pending_digests, unassigned_events
 from acchub_mailbot.store.models import Digest, Event, MailboxState, utcnow
 from acchub_mailbot.templating import render_digest
@@ -78,17 +79,27 @@ def render_for(
     mailbox: MailboxSettings,
     events: Sequence[Event],
     now: datetime,
+    *,
+    language: str | None = None,
+    with_health: bool = True,
 ) -> tuple[RenderedDigest, bool]:
     """Render the digest for these events; also says whether it would be empty."""
     content = build_digest(
         [to_digest_event(e) for e in events],
-        mailbox_health(session, [mailbox.name]),
-        language=mailbox.language or settings.digest.language,
+        mailbox_health(session, [mailbox.name]) if with_health else [],
+        language=language or mailbox.language or settings.digest.language,
         now=now,
         timezone=settings.digest.timezone,
     )
     rendered = render_digest(content, templates_dir=settings.digest.templates_dir)
     return rendered, is_empty(content)
+
+
+def audience_recipients(mailbox: MailboxSettings, audience: str) -> list[str]:
+    """Who receives the digest for one audience ("" admins, "owner:ADDRESS" one accountant)."""
+    if audience.startswith("owner:"):
+        return [audience.removeprefix("owner:")]
+    return list(mailbox.admin_recipients)
 
 
 def prepare_digest(
@@ -97,39 +108,67 @@ def prepare_digest(
     mailbox: MailboxSettings,
     *,
     now: datetime | None = None,
-) -> int | None:
-    """Create a pending digest from the unreported events; returns its id, or None if none due."""
+) -> list[int]:
+    """Create pending digests from the unreported events, one per audience (the admins, and
+    each accountant when ``digest_to`` says ``forwarders``); returns their ids."""
     now = now or utcnow()
+    created: list[int] = []
     with sessions.begin() as session:
         events = unassigned_events(session, mailbox.name, lock=True)
-        if not events and not settings.digest.send_empty:
-            return None
-        rendered, empty = render_for(session, settings, mailbox, events, now)
-        if empty and not settings.digest.send_empty:
-            return None
-        domain = settings.digest.from_.rpartition("@")[2] or "acchub-mailbot.invalid"
-        digest = Digest(
-            mailbox=mailbox.name,
-            message_id=make_msgid("acchub-digest", domain=domain),
-            status="pending",
-            recipients={"to": list(mailbox.digest_to)},
-            subject=header_safe(rendered.subject),
-            text_body=rendered.text,
-            html_body=rendered.html,
-            created_at=now,
-        )
-        session.add(digest)
-        session.flush()
+        groups: dict[str, list[Event]] = {}
         for event in events:
-            event.digest_id = digest.id
-        log.info(
-            "mailbox=%s digest %d prepared with %d events: %s",
-            mailbox.name,
-            digest.id,
-            len(events),
-            digest.subject,
-        )
-        return digest.id
+            groups.setdefault(event.audience or "", []).append(event)
+        if settings.digest.send_empty and "" not in groups and mailbox.admin_recipients:
+            groups[""] = []
+        for audience, members in sorted(groups.items()):
+            owner = audience.removeprefix("owner:") if audience.startswith("owner:") else None
+            language = (
+                mailbox.language_for(owner, settings.digest.language)
+                if owner
+                else mailbox.language or settings.digest.language
+            )
+            rendered, empty = render_for(
+                session, settings, mailbox, members, now, language=language, with_health=not owner
+            )
+            if empty and not (settings.digest.send_empty and not owner):
+                for event in members:
+                    event.digest_id = None
+                continue
+            digest = _new_digest(settings, mailbox, rendered, audience, now)
+            session.add(digest)
+            session.flush()
+            for event in members:
+                event.digest_id = digest.id
+            created.append(digest.id)
+            log.info(
+                "mailbox=%s digest %d prepared for %s with %d events: %s",
+                mailbox.name,
+                digest.id,
+                owner or "the mailbox's recipients",
+                len(members),
+                digest.subject,
+            )
+    return created
+
+
+def _new_digest(
+    settings: Settings,
+    mailbox: MailboxSettings,
+    rendered: RenderedDigest,
+    audience: str,
+    now: datetime,
+) -> Digest:
+    domain = settings.digest.from_.rpartition("@")[2] or "acchub-mailbot.invalid"
+    return Digest(
+        mailbox=mailbox.name,
+        message_id=make_msgid("acchub-digest", domain=domain),
+        status="pending",
+        recipients={"to": audience_recipients(mailbox, audience), "audience": audience},
+        subject=header_safe(rendered.subject),
+        text_body=rendered.text,
+        html_body=rendered.html,
+        created_at=now,
+    )
 
 
 def build_email(settings: Settings, digest: Digest) -> EmailMessage:
@@ -206,3 +245,57 @@ def _deliver(
     html_path = path.with_suffix(".html")
     html_path.write_text(digest.html_body, encoding="utf-8")
     return str(path)
+
+
+def deliver_confirmations(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    ignore_backoff: bool = False,
+) -> int:
+    """Send the queued replies to forwarders; each is marked sent right after the server took
+    it, and keeps its Message-ID across retries."""
+    now = now or utcnow()
+    if settings.smtp is None:
+        return 0
+    with sessions() as session:
+        pending = list(firm.pending_confirmations(session, now, ignore_backoff=ignore_backoff))
+    sent = 0
+    for item in pending:
+        message = EmailMessage()
+        message["Subject"] = header_safe(item.subject)
+        message["From"] = settings.digest.from_
+        message["To"] = item.to_address
+        message["Date"] = format_datetime(item.created_at)
+        message["Message-ID"] = item.message_id
+        message["Auto-Submitted"] = "auto-replied"
+        message["X-Acchub-Confirmation"] = item.kind
+        message["X-Acchub-Mailbox"] = item.mailbox
+        if item.in_reply_to:
+            message["In-Reply-To"] = item.in_reply_to
+        if item.references:
+            message["References"] = item.references
+        message.set_content(item.text)
+        message.add_alternative(item.html, subtype="html")
+        try:
+            send(settings.smtp, message)
+        except DeliveryFailed as exc:
+            with sessions.begin() as session:
+                firm.mark_confirmation_failed(
+                    session,
+                    item.id,
+                    str(exc),
+                    utcnow() + backoff((item.attempts or 0) + 1, 60.0, 3600.0),
+                )
+            log.warning(
+                "confirmation %d to %s not sent, retried later: %s", item.id, item.to_address, exc
+            )
+            continue
+        with sessions.begin() as session:
+            firm.mark_confirmation_sent(session, item.id, utcnow())
+        log.info(
+            "mailbox=%s confirmation sent to %s (%s)", item.mailbox, item.to_address, item.kind
+        )
+        sent += 1
+    return sent

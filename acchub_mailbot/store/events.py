@@ -23,8 +23,17 @@ def add_event(
     payload: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    audience: str = "",
 ) -> Event:
-    event = Event(mailbox=mailbox, kind=kind, payload=dict(payload), created_at=now or utcnow())
+    """Queue one thing to report; ``audience`` "" is the mailbox's admins, "owner:ADDRESS" one
+    accountant (who then gets a digest of their own)."""
+    event = Event(
+        mailbox=mailbox,
+        kind=kind,
+        audience=audience,
+        payload=dict(payload),
+        created_at=now or utcnow(),
+    )
     session.add(event)
     return event
 

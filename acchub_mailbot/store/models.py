@@ -168,6 +168,8 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # Who the event is for: "" the mailbox's admin recipients, "owner:ADDRESS" one accountant.
+    audience: Mapped[str] = mapped_column(String(340), default="", server_default="", index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"), index=True)
@@ -215,3 +217,8 @@ class Instance(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The firm-mailbox tables live in their own module; importing it here puts them into
+# Base.metadata for everyone who imports the models (Alembic's comparison included).
+from acchub_mailbot.store import firm as _firm  # noqa: E402, F401 - registers tables, see above

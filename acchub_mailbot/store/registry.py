@@ -337,7 +337,9 @@ def record_verification(
     )
 
 
-def client_as_dict(client: Client, *, with_history: bool = False) -> dict[str, Any]:
+def client_as_dict(
+    client: Client, *, with_history: bool = False, owners: list[str] | None = None
+) -> dict[str, Any]:
     """The stable JSON shape of a client (``clients list --json``, ``clients show --json``)."""
     data: dict[str, Any] = {
         "id": client.id,
@@ -355,6 +357,7 @@ def client_as_dict(client: Client, *, with_history: bool = False) -> dict[str, A
         "mailbox": client.mailbox,
         "source_message_id": client.source_message_id,
         "edited_fields": sorted(client.edited_fields or {}),
+        "owners": owners if owners is not None else [],
         "verification": {
             "outcome": client.verification_outcome,
             "reason": client.verification_reason,

@@ -1,0 +1,244 @@
+"""A firm's shared mailbox in the database: who owns each client, and the confirmation outbox.
+
+In a firm, every accountant forwards their clients' invitations to one address. Each client
+belongs to the accountants who forwarded it (``client_owners``: one row per client and address,
+so two accountants forwarding the same invitation make one client with two owners). Each
+forwarder gets a short confirmation reply; ``confirmations`` is its outbox, written in the same
+transaction that records the forwarded message and unique on that message's row, so a reply is
+queued exactly once however often processing is retried, and survives a crash until it is sent.
+
+The models live here rather than in ``models.py`` so that this feature is one file; ``models.py``
+imports this module at its end so that ``Base.metadata`` (and Alembic) see the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from acchub_mailbot.store.models import Base, Client, ClientHistory, utcnow
+
+#: Outbox states of a confirmation.
+PENDING = "pending"
+SENT = "sent"
+
+
+class ClientOwner(Base):
+    """An accountant a client belongs to: the first forward of it from that address."""
+
+    __tablename__ = "client_owners"
+    __table_args__ = (UniqueConstraint("client_id", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+
+
+class Confirmation(Base):
+    """A confirmation reply to one forwarded message, kept until it has been sent.
+
+    ``message_id`` is the reply's own Message-ID, fixed when it is queued, so a retry after a
+    failure that happened once the server had accepted it is recognisably the same mail.
+    """
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64), index=True)
+    to_address: Mapped[str] = mapped_column(String(320), index=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+def normalize_address(address: str) -> str:
+    """Owners are compared case-insensitively, as mail providers treat addresses."""
+    return address.strip().strip("<>").strip().lower()
+
+
+def add_owner(
+    session: Session,
+    client_id: int,
+    address: str,
+    *,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Record ``address`` as an owner of the client; True when it was not one already.
+
+    A new owner is also written into the client's history, so the card shows every forwarder.
+    Runs in the caller's transaction (the one that registers the client).
+    """
+    address = normalize_address(address)
+    existing = session.scalar(
+        select(ClientOwner.id).where(
+            ClientOwner.client_id == client_id, ClientOwner.address == address
+        )
+    )
+    if existing is not None:
+        return False
+    now = now or utcnow()
+    session.add(
+        ClientOwner(
+            client_id=client_id,
+            address=address,
+            first_seen_at=now,
+            message_id=(message_id or "")[:998] or None,
+        )
+    )
+    session.add(
+        ClientHistory(
+            client_id=client_id,
+            at=now,
+            actor=address[:128],
+            action="owner_added",
+            changes={"owner": address},
+            message_id=(message_id or "")[:998] or None,
+        )
+    )
+    session.flush()
+    return True
+
+
+def owners_of(session: Session, client_id: int) -> list[str]:
+    """The client's owners, first forwarder first."""
+    rows = session.scalars(
+        select(ClientOwner.address)
+        .where(ClientOwner.client_id == client_id)
+        .order_by(ClientOwner.first_seen_at, ClientOwner.id)
+    ).all()
+    return list(rows)
+
+
+def clients_of_owner(session: Session, address: str) -> Sequence[Client]:
+    """The clients ``address`` owns (``clients list --owner``), oldest first."""
+    return session.scalars(
+        select(Client)
+        .join(ClientOwner, ClientOwner.client_id == Client.id)
+        .where(ClientOwner.address == normalize_address(address))
+        .order_by(Client.id)
+    ).all()
+
+
+def recent_confirmations(session: Session, to_address: str, since: datetime) -> int:
+    """How many confirmations were queued for ``to_address`` since ``since`` (the rate limit
+    counts queued ones too: a burst must not slip through while they wait to be sent)."""
+    count = session.scalar(
+        select(func.count(Confirmation.id)).where(
+            Confirmation.to_address == normalize_address(to_address),
+            Confirmation.created_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+def enqueue_confirmation(
+    session: Session,
+    *,
+    mailbox: str,
+    to_address: str,
+    message_row_id: int,
+    message_id: str,
+    kind: str,
+    subject: str,
+    text: str,
+    html: str,
+    in_reply_to: str | None,
+    references: str | None,
+    now: datetime | None = None,
+) -> tuple[Confirmation, bool]:
+    """Queue the reply to one forwarded message; ``(row, created)``.
+
+    Idempotent on ``message_row_id``: a retried message finds its reply already queued (or sent)
+    and nothing is added. The unique constraint backs this up should two writers ever race; the
+    mailbox lease normally makes the poller the only one.
+    """
+    existing = session.scalar(
+        select(Confirmation).where(Confirmation.message_row_id == message_row_id)
+    )
+    if existing is not None:
+        return existing, False
+    row = Confirmation(
+        mailbox=mailbox,
+        to_address=normalize_address(to_address),
+        message_row_id=message_row_id,
+        message_id=message_id[:998],
+        kind=kind,
+        subject=subject,
+        text=text,
+        html=html,
+        in_reply_to=(in_reply_to or "")[:998] or None,
+        references=references or None,
+        status=PENDING,
+        attempts=0,
+        created_at=now or utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def pending_confirmations(
+    session: Session, now: datetime, *, ignore_backoff: bool = False
+) -> Sequence[Confirmation]:
+    """Confirmations still to send, oldest first; those backing off after a failure wait."""
+    query = select(Confirmation).where(Confirmation.status == PENDING).order_by(Confirmation.id)
+    if not ignore_backoff:
+        query = query.where(
+            Confirmation.next_attempt_at.is_(None) | (Confirmation.next_attempt_at <= now)
+        )
+    return session.scalars(query).all()
+
+
+def mark_confirmation_sent(session: Session, confirmation_id: int, now: datetime) -> None:
+    """Record a successful send, so the reply is never sent again."""
+    row = session.get(Confirmation, confirmation_id)
+    if row is not None:
+        row.status = SENT
+        row.sent_at = now
+        row.attempts = (row.attempts or 0) + 1
+        row.last_error = None
+
+
+def mark_confirmation_failed(
+    session: Session, confirmation_id: int, error: str, retry_at: datetime
+) -> None:
+    """Record a failed send; the reply stays pending and is retried from ``retry_at``."""
+    row = session.get(Confirmation, confirmation_id)
+    if row is not None:
+        row.attempts = (row.attempts or 0) + 1
+        row.last_error = error[:2000]
+        row.next_attempt_at = retry_at
+
+
+__all__ = [
+    "PENDING",
+    "SENT",
+    "ClientOwner",
+    "Confirmation",
+    "add_owner",
+    "clients_of_owner",
+    "enqueue_confirmation",
+    "mark_confirmation_failed",
+    "mark_confirmation_sent",
+    "normalize_address",
+    "owners_of",
+    "pending_confirmations",
+    "recent_confirmations",
+]
