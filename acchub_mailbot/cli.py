@@ -309,15 +309,23 @@ def _client_rows(items: Sequence[Any]) -> str:
     ),
     help="Only clients with this status.",
 )
-def clients_list(config_path: Path | None, as_json: bool, status: str | None) -> None:
+@click.option("--owner", metavar="ADDRESS", help="Only clients forwarded by this accountant.")
+def clients_list(
+    config_path: Path | None, as_json: bool, status: str | None, owner: str | None
+) -> None:
     """List clients."""
-    from acchub_mailbot.store import registry
+    from acchub_mailbot.store import firm, registry
 
     app = _open_app(config_path)
     with app.sessions() as session:
         items = registry.list_clients(session, status=status)
+        if owner:
+            owned = {c.id for c in firm.clients_of_owner(session, owner)}
+            items = [c for c in items if c.id in owned]
         if as_json:
-            _echo_json([registry.client_as_dict(c) for c in items])
+            _echo_json(
+                [registry.client_as_dict(c, owners=firm.owners_of(session, c.id)) for c in items]
+            )
         elif items:
             click.echo(_client_rows(items))
         else:
@@ -340,11 +348,14 @@ def _find(session: Any, ref: str) -> Any:
 @click.argument("ref")
 def clients_show(config_path: Path | None, as_json: bool, ref: str) -> None:
     """Show one client card (by ID or client URL) with its history."""
-    from acchub_mailbot.store import registry
+    from acchub_mailbot.store import firm, registry
 
     app = _open_app(config_path)
     with app.sessions() as session:
-        data = registry.client_as_dict(_find(session, ref), with_history=True)
+        found = _find(session, ref)
+        data = registry.client_as_dict(
+            found, with_history=True, owners=firm.owners_of(session, found.id)
+        )
     app.close()
     if as_json:
         _echo_json(data)
@@ -365,6 +376,8 @@ def clients_show(config_path: Path | None, as_json: bool, ref: str) -> None:
             else ""
         )
     )
+    if data["owners"]:
+        click.echo(f"{'owners:':<20}{', '.join(data['owners'])}")
     if data["edited_fields"]:
         click.echo(f"{'edited by hand:':<20}{', '.join(data['edited_fields'])}")
     click.echo("history:")
@@ -962,11 +975,13 @@ def replay(
             )
         click.echo(f"{len(messages)} message(s) decided; nothing was changed (--dry-run)")
         return
-    from acchub_mailbot.pipeline import apply_message
+    from acchub_mailbot.pipeline import MailboxRules, apply_message
     from acchub_mailbot.store.models import ProcessedMessage, utcnow
 
     app = _open_app(config_path)
     target = mailbox or (app.settings.mailboxes[0].name if app.settings.mailboxes else "replay")
+    known = [m for m in app.settings.mailboxes if m.name == target]
+    rules = MailboxRules.of(app.settings, known[0]) if known else None
     counts: dict[str, int] = {}
     skipped = 0
     for name, raw in messages:
@@ -999,7 +1014,12 @@ def replay(
             session.add(row)
             session.flush()
             applied = apply_message(
-                session, row, raw, live_check=app.settings.verification.live_check, now=utcnow()
+                session,
+                row,
+                raw,
+                live_check=app.settings.verification.live_check,
+                now=utcnow(),
+                rules=rules,
             )
             row.state = "done"
         counts[applied.verdict] = counts.get(applied.verdict, 0) + 1
@@ -1009,3 +1029,10 @@ def replay(
     app.close()
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
     click.echo(f"{len(messages)} message(s): {summary}; {skipped} already replayed before")
+
+
+# -- auth (OAuth 2.0 sign-in) ------------------------------------------------------------------
+# Imported last: cli_auth reuses this module's --config option and loader.
+from acchub_mailbot.cli_auth import auth  # noqa: E402
+
+main.add_command(auth)

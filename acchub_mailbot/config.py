@@ -26,6 +26,8 @@ from pydantic import (
 )
 
 from acchub_mailbot.errors import ConfigError
+from acchub_mailbot.limits import Limits
+from acchub_mailbot.oauth import OAuthSettings, default_token_store
 
 CONFIG_ENV = "ACCHUB_CONFIG"
 LANGUAGES = ("en", "fr")
@@ -120,18 +122,59 @@ class ImapSettings(_SecretSource):
     verify_tls: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     fetch_batch: Annotated[int, Field(ge=1, le=5000)] = 200
+    oauth: OAuthSettings | None = None
+
+
+#: The ``digest_to`` entry meaning "each forwarder gets a digest of their own clients".
+DIGEST_TO_FORWARDERS = "forwarders"
+
+
+def _is_address(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(at and local and "." in domain and not any(c.isspace() for c in value))
+
+
+class ConfirmSettings(_Model):
+    """``confirm:``: the reply telling a forwarder what became of their forward."""
+
+    enabled: bool = False
+    max_per_sender_per_hour: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class AccountantSettings(_Model):
+    """One ``accountants:`` entry: the language of that accountant's digests and replies."""
+
+    address: str
+    language: Literal["en", "fr"] | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _is_address(value.strip()):
+            raise ValueError(f"{value!r} is not an email address")
+        return value.strip().lower()
 
 
 class MailboxSettings(_Model):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     imap: ImapSettings
+    #: Addresses (admins) and/or the keyword ``forwarders`` (each forwarder, their own digest).
     digest_to: tuple[str, ...] = ()
     language: Literal["en", "fr"] | None = None
     action: ServerAction = ServerAction()
     quarantine_folder: str = "acchub-quarantine"
     enabled: bool = True
+    #: Who may forward invitations here: addresses and ``@domain``/``domain`` entries. Unset: the
+    #: mailbox's own address and its digest_to addresses.
+    forwarders: tuple[str, ...] | None = None
+    #: The authserv-id of the receiving server whose Authentication-Results headers count.
+    trusted_authserv_id: str | None = None
+    #: Accept a listed forwarder when that server left no header (default: do not).
+    trust_without_authresults: bool = False
+    confirm: ConfirmSettings = ConfirmSettings()
+    accountants: tuple[AccountantSettings, ...] = ()
 
-    @field_validator("digest_to", mode="before")
+    @field_validator("digest_to", "forwarders", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -140,9 +183,63 @@ class MailboxSettings(_Model):
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for address in value:
-            if "@" not in address or any(c.isspace() for c in address):
-                raise ValueError(f"{address!r} is not an email address")
+            if address != DIGEST_TO_FORWARDERS and not _is_address(address):
+                raise ValueError(
+                    f"{address!r} is not an email address (nor the keyword {DIGEST_TO_FORWARDERS})"
+                )
         return value
+
+    @field_validator("forwarders")
+    @classmethod
+    def _forwarder_entries(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for entry in value or ():
+            domain = entry.strip().rpartition("@")[2]
+            if "." not in domain or any(c.isspace() for c in entry.strip()):
+                raise ValueError(
+                    f"{entry!r} is neither an email address nor a domain such as @firm.example"
+                )
+        return value
+
+    @field_validator("trusted_authserv_id")
+    @classmethod
+    def _authserv_id(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c in value for c in ' ;()"')):
+            raise ValueError(
+                f"{value!r} is not an authserv-id: give the first word of the "
+                "Authentication-Results headers your receiving server adds, e.g. mx.firm.example"
+            )
+        return value.strip().lower() if value else value
+
+    @field_validator("accountants")
+    @classmethod
+    def _unique_accountants(
+        cls, value: tuple[AccountantSettings, ...]
+    ) -> tuple[AccountantSettings, ...]:
+        seen: set[str] = set()
+        for accountant in value:
+            if accountant.address in seen:
+                raise ValueError(f"{accountant.address} is listed twice")
+            seen.add(accountant.address)
+        return value
+
+    @property
+    def admin_recipients(self) -> tuple[str, ...]:
+        """The digest_to addresses: they get the whole picture (and reports of refused forwards)."""
+        return tuple(a for a in self.digest_to if a != DIGEST_TO_FORWARDERS)
+
+    @property
+    def digest_to_forwarders(self) -> bool:
+        """True when each forwarder gets a digest of their own clients and problems."""
+        return DIGEST_TO_FORWARDERS in self.digest_to
+
+    def language_for(self, address: str, default: str) -> str:
+        """An accountant's language: their ``accountants`` entry, else the mailbox's, else
+        ``default`` (the digest language)."""
+        wanted = address.strip().lower()
+        for accountant in self.accountants:
+            if accountant.address == wanted and accountant.language:
+                return accountant.language
+        return self.language or default
 
 
 class SmtpSettings(_SecretSource):
@@ -235,6 +332,24 @@ class HttpSettings(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class LimitsSettings(_Model):
+    """``limits:``: what one email may cost to fetch and parse (see acchub_mailbot/limits.py).
+    The defaults are those of :class:`~acchub_mailbot.limits.Limits`."""
+
+    max_message_bytes: Annotated[int, Field(ge=65536)] = Limits.max_message_bytes
+    max_mime_depth: Annotated[int, Field(ge=1, le=1000)] = Limits.max_mime_depth
+    max_parts: Annotated[int, Field(ge=1, le=100000)] = Limits.max_parts
+    max_rfc822_depth: Annotated[int, Field(ge=0, le=100)] = Limits.max_rfc822_depth
+    max_html_bytes: Annotated[int, Field(ge=1024)] = Limits.max_html_bytes
+    max_text_bytes: Annotated[int, Field(ge=1024)] = Limits.max_text_bytes
+    max_links: Annotated[int, Field(ge=1, le=100000)] = Limits.max_links
+    max_unwrap_depth: Annotated[int, Field(ge=1, le=100)] = Limits.max_unwrap_depth
+    time_budget_seconds: Annotated[float, Field(gt=0, le=600)] = Limits.time_budget_seconds
+
+    def to_limits(self) -> Limits:
+        return Limits(**self.model_dump())
+
+
 class LoggingSettings(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -249,6 +364,7 @@ class Settings(_Model):
     poll: PollSettings = PollSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
+    limits: LimitsSettings = LimitsSettings()
 
     @field_validator("mailboxes")
     @classmethod
@@ -314,12 +430,29 @@ def parse_settings(
     mailboxes = []
     for index, mailbox in enumerate(settings.mailboxes):
         secret = mailbox.imap.resolved(f"mailboxes[{index}].imap", environ)
-        if secret is None:
+        oauth = mailbox.imap.oauth
+        if oauth is not None:
+            if secret is not None:
+                raise ConfigError(
+                    f"mailboxes[{index}].imap.oauth: set either oauth or a password source "
+                    "(password_env/password_file), not both"
+                )
+            if oauth.client_secret_env and not environ.get(oauth.client_secret_env):
+                raise ConfigError(
+                    f"mailboxes[{index}].imap.oauth.client_secret_env: the environment variable "
+                    f"{oauth.client_secret_env} is not set — fix: export "
+                    f"{oauth.client_secret_env}=... before starting"
+                )
+            if oauth.token_store is None:
+                store = default_token_store(mailbox.name, base_dir or Path.cwd())
+                oauth = oauth.model_copy(update={"token_store": store})
+        elif secret is None:
             raise ConfigError(
                 f"mailboxes[{index}].imap.password_env: no password source — fix: set "
-                "password_env: NAME (an environment variable) or password_file: PATH"
+                "password_env: NAME (an environment variable) or password_file: PATH, "
+                "or oauth: for Microsoft 365 / Gmail sign-in"
             )
-        imap = mailbox.imap.model_copy(update={"password": secret})
+        imap = mailbox.imap.model_copy(update={"password": secret, "oauth": oauth})
         mailboxes.append(mailbox.model_copy(update={"imap": imap}))
     smtp = settings.smtp
     if smtp is not None:
@@ -365,18 +498,38 @@ def load_settings(
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def insecure_permission_warning(path: Path, settings: Settings) -> str | None:
-    """A warning when a config that names a password file is readable by other users."""
-    holds_secret_path = any(m.imap.password_file for m in settings.mailboxes) or bool(
-        settings.smtp and settings.smtp.password_file
-    )
+def _readable_by_others(path: Path) -> bool:
     try:
-        mode = path.stat().st_mode
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
     except OSError:
-        return None
-    if holds_secret_path and mode & (stat.S_IRGRP | stat.S_IROTH):
-        return f"{path} is readable by other users; chmod 600 it"
-    return None
+        return False
+
+
+def insecure_permission_warning(path: Path, settings: Settings) -> str | None:
+    """A warning when a file that holds a secret is readable by other users.
+
+    Inline passwords are refused, so the config itself holds a secret only through a database
+    URL with a password in it; the secrets named by ``password_file`` live in those files, which
+    are checked too (a private config pointing at a world-readable password file leaks as much).
+    """
+    problems: list[str] = []
+    if redact_url(settings.database.url) != settings.database.url and _readable_by_others(path):
+        problems.append(
+            f"{path} holds the database password (database.url) and is readable by other "
+            f"users — fix: chmod 600 {path}"
+        )
+    sources: list[tuple[str, _SecretSource]] = [
+        (f"mailboxes[{i}].imap", m.imap) for i, m in enumerate(settings.mailboxes)
+    ]
+    if settings.smtp is not None:
+        sources.append(("smtp", settings.smtp))
+    for where, source in sources:
+        if source.password_file and _readable_by_others(source.password_file):
+            problems.append(
+                f"{where}.password_file: {source.password_file} is readable by other users — "
+                f"fix: chmod 600 {source.password_file}"
+            )
+    return "; ".join(problems) or None
 
 
 def _anchor(base: Path, value: Path | None) -> Path | None:
@@ -399,6 +552,13 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
                     update={
                         "ca_file": _anchor(base, m.imap.ca_file),
                         "password_file": _anchor(base, m.imap.password_file),
+                        "oauth": m.imap.oauth
+                        and m.imap.oauth.model_copy(
+                            update={
+                                "token_store": _anchor(base, m.imap.oauth.token_store),
+                                "ca_file": _anchor(base, m.imap.oauth.ca_file),
+                            }
+                        ),
                     }
                 )
             }

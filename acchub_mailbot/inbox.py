@@ -21,6 +21,13 @@ from imapclient.exceptions import IMAPClientError
 
 from acchub_mailbot.config import ImapSettings, ServerAction
 from acchub_mailbot.errors import MailboxUnavailable
+from acchub_mailbot.oauth import (
+    OAuthError,
+    OAuthPermanentError,
+    TokenProvider,
+    TokenStore,
+    xoauth2_login,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +78,25 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class Inbox:
     """One logged-in connection to one mailbox folder."""
 
-    def __init__(self, settings: ImapSettings, *, mailbox: str) -> None:
+    def __init__(
+        self, settings: ImapSettings, *, mailbox: str, tokens: TokenProvider | None = None
+    ) -> None:
         self.settings = settings
         self.mailbox = mailbox
         self._client: IMAPClient | None = None
+        # With oauth: and no provider given, one is made per connection; the access token
+        # it caches in the token store is reused across connections and processes.
+        self._tokens = tokens
+        self._owns_tokens = False
+
+    def _token_provider(self) -> TokenProvider:
+        oauth = self.settings.oauth
+        if self._tokens is None:
+            if oauth is None or oauth.token_store is None:
+                raise MailboxUnavailable(f"mailbox {self.mailbox}: no OAuth token store set")
+            self._tokens = TokenProvider(oauth, TokenStore(oauth.token_store), mailbox=self.mailbox)
+            self._owns_tokens = True
+        return self._tokens
 
     def __enter__(self) -> Inbox:
         self.connect()
@@ -111,8 +133,15 @@ class Inbox:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if s.security == "starttls":
                 client.starttls(context)
-            password = s.password.get_secret_value() if s.password else ""
-            client.login(s.username, password)
+            if s.oauth is not None:
+                xoauth2_login(client, s.username, self._token_provider())
+            else:
+                password = s.password.get_secret_value() if s.password else ""
+                client.login(s.username, password)
+        except (OAuthError, OAuthPermanentError) as exc:
+            # The message names the mailbox and the fix (e.g. run auth login); it reaches the
+            # poll error, hence the log, `status` and the digest. It never holds a token.
+            raise MailboxUnavailable(f"{exc}") from None
         except IMAPClientError as exc:
             raise MailboxUnavailable(
                 f"mailbox {self.mailbox}: login to {s.host}:{s.port} as {s.username} failed "
@@ -125,6 +154,9 @@ class Inbox:
         self._client = client
 
     def close(self) -> None:
+        if self._owns_tokens and self._tokens is not None:
+            self._tokens.close()
+            self._tokens, self._owns_tokens = None, False
         client, self._client = self._client, None
         if client is None:
             return
