@@ -569,3 +569,87 @@ def test_each_new_connection_is_checked_again_against_rebinding(world: World) ->
     assert "cloud metadata service" in result.reason
     assert world.lookups == [BC, BC]
     assert server.connections == 1
+
+
+# --- the check inside the service: retry with backoff, then a decision ---------------------
+
+
+def _app_with_pending_client(world: World, port: int, database_url: str) -> tuple[Any, int]:
+    from acchub_mailbot.app import App
+    from acchub_mailbot.config import parse_settings
+    from acchub_mailbot.store import registry
+
+    settings = parse_settings(
+        {
+            "database": {"url": database_url},
+            "verification": {"live_check": True, "retry_base_seconds": 1, "retry_max_attempts": 3},
+        },
+        environ={},
+    )
+    app = App.open(settings)
+    app._checker = LiveChecker(world.settings(port), resolver=world.resolver)
+    with app.sessions.begin() as session:
+        result = registry.register_invitation(
+            session,
+            client_url=CLIENT_URL,
+            tenant=TENANT,
+            name="Kestrel",
+            access_link=f"{CLIENT_URL}?redirectedfromsignup=1",
+            add_client_link=None,
+            status="pending_verification",
+            mailbox="invites",
+            message_id="<m@x>",
+        )
+    return app, result.client_id
+
+
+def _client_and_events(app: Any, client_id: int) -> tuple[Any, list[str]]:
+    from sqlalchemy import select
+
+    from acchub_mailbot.store.models import Client, Event
+
+    with app.sessions() as session:
+        client = session.get(Client, client_id)
+        kinds = list(session.scalars(select(Event.kind).order_by(Event.id)).all())
+    return client, kinds
+
+
+def test_unreachable_client_stays_pending_and_is_retried_until_verified(
+    world: World, database_url: str
+) -> None:
+    """A 503 keeps the client pending with a retry time; once due and answering, it is
+    registered and reported."""
+    answers = iter([status(503), ok])
+    server = world.server(lambda handler: next(answers)(handler))
+    app, client_id = _app_with_pending_client(world, server.port, database_url)
+    try:
+        assert app.verify_pending() == 1
+        client, kinds = _client_and_events(app, client_id)
+        assert client.status == "pending_verification"
+        assert client.verification_outcome == "unreachable"
+        assert client.next_verification_at is not None
+        assert kinds == []
+        assert app.verify_pending() == 0  # not due yet: the backoff holds
+        time.sleep(1.2)
+        assert app.verify_pending() == 1
+        client, kinds = _client_and_events(app, client_id)
+        assert client.status == "registered"
+        assert client.verification_outcome == "verified"
+        assert kinds == ["registered"]
+    finally:
+        app.close()
+
+
+def test_definitive_failure_sends_the_client_to_review(world: World, database_url: str) -> None:
+    """A 404 on the tenant is final: the client needs a person, and the digest says why."""
+    server = world.server(status(404))
+    app, client_id = _app_with_pending_client(world, server.port, database_url)
+    try:
+        assert app.verify_pending() == 1
+        client, kinds = _client_and_events(app, client_id)
+        assert client.status == "needs_review"
+        assert client.verification_outcome == "failed"
+        assert kinds == ["verification_failed"]
+        assert app.verify_pending() == 0
+    finally:
+        app.close()
