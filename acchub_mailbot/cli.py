@@ -190,13 +190,15 @@ def run(config_path: Path | None, once: bool) -> None:
 @_config_option
 def check_config(config_path: Path | None) -> None:
     """Validate the config, render the digest templates, and show what would run."""
+    from acchub_mailbot.confirmations import check_confirmation_templates
     from acchub_mailbot.templating import check_templates
 
     settings = _load(config_path)
-    problems = check_templates(
-        settings.digest.templates_dir,
-        {settings.digest.language} | {m.language for m in settings.mailboxes if m.language},
-    )
+    languages = {settings.digest.language} | {m.language for m in settings.mailboxes if m.language}
+    languages |= {a.language for m in settings.mailboxes for a in m.accountants if a.language}
+    problems = check_templates(settings.digest.templates_dir, languages)
+    if any(m.confirm.enabled for m in settings.mailboxes):
+        problems += check_confirmation_templates(settings.digest.templates_dir, languages)
     click.echo(f"database: {_redact_url(settings.database.url)}")
     for mailbox in settings.mailboxes:
         imap = mailbox.imap

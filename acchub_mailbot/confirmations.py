@@ -14,6 +14,7 @@ transaction that records the message (exactly once per forwarded message), and s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -217,3 +218,40 @@ __all__ = [
     "should_confirm",
     "thread_headers",
 ]
+
+
+def check_confirmation_templates(templates_dir: Path | None, languages: Iterable[str]) -> list[str]:
+    """Render every outcome's reply with sample data, so a broken template is reported at
+    start-up (``check-config``) rather than when the first forward arrives."""
+    sample = Message(
+        message_id="<sample@acchub-mailbot.invalid>",
+        subject="FW: You have been invited to Dynamics 365 Business Central",
+        sender="accountant@firm.example",
+        sender_name="Accountant",
+        to=("invites@firm.example",),
+        date=None,
+        content_type="multipart/mixed",
+        text="",
+        html="",
+    )
+    problems: list[str] = []
+    for language in sorted(set(languages)):
+        for outcome in Outcome:
+            try:
+                build_confirmation(
+                    sample,
+                    outcome,
+                    mailbox="sample",
+                    client_name="Kestrel Joinery Ltd",
+                    client_url="https://businesscentral.dynamics.com/kestrel.onmicrosoft.com",
+                    reason="sample reason",
+                    language=language,
+                    templates_dir=templates_dir,
+                )
+            except Exception as exc:  # any template fault is reported, not raised
+                problems.append(
+                    f"confirmation templates ({language}, {outcome.value}): "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                break
+    return problems

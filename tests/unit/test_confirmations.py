@@ -270,3 +270,14 @@ def test_templates_are_found_next_to_the_digest_templates() -> None:
     for name in CONFIRMATION_TEMPLATES:
         assert (shipped_templates_dir() / name).is_file()
     assert Path(shipped_templates_dir()).name == "templates"
+
+
+def test_check_reports_a_broken_user_confirmation_template(tmp_path: Path) -> None:
+    """A user's broken confirmation template is named at start-up; the shipped ones pass."""
+    from acchub_mailbot.confirmations import check_confirmation_templates
+
+    assert check_confirmation_templates(None, ["en", "fr"]) == []
+    (tmp_path / "confirmation.txt.j2").write_text("{% if %}broken", encoding="utf-8")
+    problems = check_confirmation_templates(tmp_path, ["en"])
+    assert len(problems) == 1
+    assert "confirmation templates (en" in problems[0]
