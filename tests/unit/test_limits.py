@@ -137,15 +137,18 @@ def test_ordinary_mail_hits_no_limit() -> None:
     assert parse_message(raw).limit_hit is None
 
 
+# The peak is read from VmHWM, which starts afresh with the child's own address space:
+# ru_maxrss would carry over the forking pytest process's high-water mark.
 _CHILD = """
-import resource, sys
+import sys
 from acchub_mailbot.inspection import inspect_bytes
 from acchub_mailbot.pipeline import decide_bytes
 raw = open(sys.argv[1], "rb").read()
 message, decision = decide_bytes(raw)
 result = inspect_bytes(raw, sys.argv[1])
-print(decision.verdict.value, result["verdict"], message.limit_hit or "-",
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+               if line.startswith("VmHWM:"))
+print(decision.verdict.value, result["verdict"], message.limit_hit or "-", peak_kb // 1024)
 """
 
 
