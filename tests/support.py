@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +107,27 @@ def start_service(
             stderr=subprocess.STDOUT,
             env=environment(accounts, **env),
         )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_service(
+    config: Path, accounts: dict[str, ImapAccount], log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The service for the duration of a ``with`` block; killed if the block leaves it running."""
+    process = start_service(config, accounts, log, **env)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,15 +51,6 @@ def snapshot(database_url: str) -> dict[str, object]:
         return {"clients": [], "registered_events": 0, "holders": {}, "rows": 0}
     finally:
         engine.dispose()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
@@ -105,7 +96,7 @@ def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
         services.append(support.start_service(config, accounts, tmp_path / f"instance-{n}.log"))
         time.sleep(0.5)
 
-    wait_until(
+    support.wait_until(
         lambda: snapshot(database_url)["rows"] == 5 * MAILBOXES,
         90,
         "every message handled",
@@ -116,7 +107,7 @@ def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
         counts = Counter(snapshot(database_url)["holders"].values())  # type: ignore[attr-defined]
         return len(counts) == INSTANCES and max(counts.values()) <= -(-MAILBOXES // INSTANCES)
 
-    wait_until(balanced, 60, "mailboxes spread over all three instances")
+    support.wait_until(balanced, 60, "mailboxes spread over all three instances")
     state = snapshot(database_url)
     holders: dict[str, str] = state["holders"]  # type: ignore[assignment]
     per_instance = Counter(holders.values())
@@ -137,7 +128,7 @@ def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
         tenant += 1
         accounts[name].append(mailfactory.invitation(tenant=f"t{tenant:03d}.onmicrosoft.com"))
     expected = 2 * MAILBOXES + len(orphaned)
-    wait_until(
+    support.wait_until(
         lambda: len(snapshot(database_url)["clients"]) == expected,  # type: ignore[arg-type]
         LEASE_SECONDS + 30,
         "the killed instance's mailboxes taken over",

@@ -7,7 +7,7 @@ import json
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,15 +50,6 @@ def message_states(database_url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     return dict(counts)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def tenant_url(n: int) -> str:
@@ -220,24 +211,25 @@ def test_service_survives_a_dovecot_restart(
         smtp=smtp_server,
         extra={"poll": {"interval_seconds": 1}},
     )
-    service = support.start_service(config, accounts, service_log)
-    try:
-        imap_account.append(mailfactory.invitation(tenant="tenant001.onmicrosoft.com"))
-        wait_until(lambda: client_urls(database_url) == [tenant_url(1)], 30, "first client")
-        dovecot.stop()
-        time.sleep(3)
-        assert service.poll() is None, "the service must not exit when IMAP is down"
-        dovecot.start()
-        imap_account.append(mailfactory.invitation(tenant="tenant002.onmicrosoft.com"))
-        wait_until(lambda: len(client_urls(database_url)) == 2, 40, "client after the restart")
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(timeout=30) == 0
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait(timeout=30)
-        if not dovecot.running:
+    with support.running_service(config, accounts, service_log) as service:
+        try:
+            imap_account.append(mailfactory.invitation(tenant="tenant001.onmicrosoft.com"))
+            support.wait_until(
+                lambda: client_urls(database_url) == [tenant_url(1)], 30, "first client"
+            )
+            dovecot.stop()
+            time.sleep(3)
+            assert service.poll() is None, "the service must not exit when IMAP is down"
             dovecot.start()
+            imap_account.append(mailfactory.invitation(tenant="tenant002.onmicrosoft.com"))
+            support.wait_until(
+                lambda: len(client_urls(database_url)) == 2, 40, "client after the restart"
+            )
+            service.send_signal(signal.SIGTERM)
+            assert service.wait(timeout=30) == 0
+        finally:
+            if not dovecot.running:
+                dovecot.start()
     log = service_log.read_text()
     assert "poll failed" in log
     assert "recovered" in log
@@ -259,20 +251,19 @@ def test_idle_registers_a_new_invitation_within_seconds(
         smtp=smtp_server,
         extra={"poll": {"interval_seconds": 3600, "idle": True}},
     )
-    service = support.start_service(config, accounts, service_log)
-    try:
-        wait_until(lambda: "IDLE connected" in service_log.read_text(), 30, "IDLE connection")
+    with support.running_service(config, accounts, service_log) as service:
+        support.wait_until(
+            lambda: "IDLE connected" in service_log.read_text(), 30, "IDLE connection"
+        )
         time.sleep(0.5)
         started = time.monotonic()
         imap_account.append(mailfactory.invitation(tenant="tenant007.onmicrosoft.com"))
-        wait_until(lambda: client_urls(database_url) == [tenant_url(7)], 10, "push delivery")
+        support.wait_until(
+            lambda: client_urls(database_url) == [tenant_url(7)], 10, "push delivery"
+        )
         assert time.monotonic() - started < 10
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=30) == 0
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait(timeout=30)
 
 
 def _digest_urls(smtp: SmtpServer) -> dict[str, set[str]]:
@@ -377,13 +368,8 @@ def test_sigterm_stops_the_service_cleanly(
     config = support.write_config(
         tmp_path / "config.yaml", accounts=accounts, database_url=database_url, smtp=smtp_server
     )
-    service = support.start_service(config, accounts, service_log)
-    try:
-        wait_until(lambda: "poll done" in service_log.read_text(), 30, "the first poll")
+    with support.running_service(config, accounts, service_log) as service:
+        support.wait_until(lambda: "poll done" in service_log.read_text(), 30, "the first poll")
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=30) == 0
-    finally:
-        if service.poll() is None:
-            service.kill()
-            service.wait(timeout=30)
     assert "acchub-mailbot stopped" in service_log.read_text()
