@@ -776,6 +776,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
                     "quarantined": counts.get("quarantined", 0),
                     "handled": counts.get("done", 0) + counts.get("decided", 0),
                     "held_by": holders.get(mailbox.name),
+                    "token": _token_status(mailbox, config_path),
                 }
             )
         clients_by_status = registry.count_by_status(session)
@@ -823,6 +824,20 @@ def status(config_path: Path | None, as_json: bool) -> None:
         click.echo(f"clients: {summary}; digests waiting to be sent: {pending_digests}")
         click.echo(f"live instances: {', '.join(live) or 'none'}")
     sys.exit(1 if unhealthy else 0)
+
+
+def _token_status(mailbox: Any, config_path: Path | None) -> dict[str, Any] | None:
+    """The OAuth token's state as stored (no network): signed in, expiry, last error."""
+    oauth = getattr(mailbox.imap, "oauth", None)
+    if oauth is None:
+        return None
+    from acchub_mailbot.cli_auth import _config_dir, store_for
+    from acchub_mailbot.oauth import TokenProvider
+
+    store = store_for(mailbox.name, oauth, _config_dir(config_path))
+    with TokenProvider(oauth, store, mailbox=mailbox.name) as provider:
+        row = provider.status().as_dict()
+    return {k: row.get(k) for k in ("signed_in", "expires_at", "last_refresh_at", "last_error")}
 
 
 @main.command("init-config")

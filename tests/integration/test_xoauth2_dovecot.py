@@ -311,6 +311,8 @@ def test_auth_login_then_polls_across_expiry_then_revocation_is_reported(
     status = run_cli(config, "status", "--json")
     [mailbox] = json.loads(status.stdout)["mailboxes"]
     assert "auth login --mailbox invites" in mailbox["last_error"]
+    assert mailbox["token"]["signed_in"] is True  # a token is stored, the provider refused it
+    assert mailbox["token"]["expires_at"]
     refresh = run_cli(config, "auth", "status", "--refresh")
     assert refresh.returncode == 1
     assert "invalid_grant" in refresh.stdout
