@@ -83,14 +83,18 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=None, default=str))
 
 
+#: Columns shown whole: a clipped URL is useless to copy.
+UNCLIPPED = frozenset({"CLIENT URL"})
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """An aligned plain-text table; values from email are escaped and clipped."""
+    """An aligned plain-text table; values from email are escaped, long ones clipped."""
 
-    def cell(value: Any) -> str:
+    def cell(value: Any, header: str) -> str:
         text = "" if value is None else escape_controls(str(value))
-        return text if len(text) <= 60 else text[:59] + "…"
+        return text if len(text) <= 60 or header in UNCLIPPED else text[:59] + "…"
 
-    body = [[cell(v) for v in row] for row in rows]
+    body = [[cell(v, h) for v, h in zip(row, headers, strict=True)] for row in rows]
     widths = [len(h) for h in headers]
     for row in body:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
