@@ -1,0 +1,607 @@
+"""Benchmark: acchub-mailbot's first scan, idle polls and push latency against a real Dovecot.
+
+    python benchmarks/run.py [--messages N] [--big N] [--json OUT] [--quick] [--prototype]
+
+Starts a throwaway Dovecot, fills a mailbox deterministically (see ``mailgen.py``), and measures
+in one run the figures of the performance issue. Each timed phase runs in a child process of its
+own, so that its peak RSS (``ru_maxrss``) is its own. ``--prototype`` times the fast intake of
+``fastinbox.py`` instead of the package's current code path. Every scan is checked: each
+message's verdict must be the expected one and each invitation must have registered its client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PASSWORD_ENV = "ACCHUB_BENCH_IMAP_PASSWORD"  # noqa: S105 - a variable name, not a secret
+KEYS = (
+    "first_scan_s",
+    "first_scan_peak_rss_mb",
+    "raw_limit_s",
+    "naive_s",
+    "naive_peak_rss_mb",
+    "idle_poll_ms_10k",
+    "idle_poll_ms_100k",
+    "idle_poll_ms_per_mailbox_100",
+    "push_latency_ms",
+    "pipeline_msgs_per_s",
+)
+IDLE_REPEATS = 20
+#: Apps opened by a phase; closed when it ends so that the next phase can take the leases.
+OPEN_APPS: list[Any] = []
+PUSH_REPEATS = 20
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. ``ru_maxrss`` survives exec on Linux (a child would report the
+    parent's peak), so the per-address-space ``VmHWM`` is read instead where it exists."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- shared by the phases ------------------------------------------------------------------------
+
+
+def _client(account: dict[str, Any]) -> Any:
+    import socket
+    import ssl
+
+    from imapclient import IMAPClient
+
+    client = IMAPClient(account["host"], port=account["port"], ssl=False, timeout=60)
+    client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client.starttls(ssl.create_default_context(cafile=account["ca_file"]))
+    client.login(account["username"], account["password"])
+    return client
+
+
+def _settings(accounts: dict[str, dict[str, Any]], database: str) -> Any:
+    from acchub_mailbot.config import parse_settings
+
+    environ = {}
+    mailboxes = []
+    for name, account in accounts.items():
+        variable = f"{PASSWORD_ENV}_{name.upper().replace('-', '_')}"
+        environ[variable] = account["password"]
+        mailboxes.append(
+            {
+                "name": name,
+                "imap": {
+                    "host": account["host"],
+                    "port": account["port"],
+                    "security": "starttls",
+                    "username": account["username"],
+                    "password_env": variable,
+                    "ca_file": account["ca_file"],
+                    "timeout_seconds": 60,
+                },
+                # Marking handled mail is part of a real scan, but flags every message; the
+                # issue times the decision and registration, so the server is left untouched.
+                "action": {"type": "none"},
+            }
+        )
+    data = {
+        "database": {"url": f"sqlite:///{database}"},
+        "mailboxes": mailboxes,
+        "verification": {"live_check": False},
+    }
+    return parse_settings(data, environ=environ)
+
+
+def _app(state: dict[str, Any], accounts: dict[str, dict[str, Any]], database: str) -> Any:
+    from acchub_mailbot.app import App
+
+    if state.get("prototype"):
+        import fastinbox
+
+        fastinbox.install()
+    app = App.open(_settings(accounts, database))
+    OPEN_APPS.append(app)
+    return app
+
+
+def _poll(state: dict[str, Any], app: Any, mailbox: Any) -> Any:
+    if state.get("prototype"):
+        import fastinbox
+
+        report = fastinbox.poll_if_new(mailbox, app.poll)
+    else:
+        report = app.poll(mailbox)
+    if report is not None and (report.skipped or report.error):
+        raise RuntimeError(f"poll of {mailbox.name} did not run: {report.skipped or report.error}")
+    return report
+
+
+def _set_scanned(app: Any, mailbox: Any, account: dict[str, Any]) -> None:
+    """Record the folder as already scanned up to its last UID (as after a first scan)."""
+    from acchub_mailbot.store.models import MailboxState
+
+    client = _client(account)
+    try:
+        info = client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+    finally:
+        client.logout()
+    with app.sessions.begin() as session:
+        row = session.get(MailboxState, mailbox.name)
+        if row is None:
+            row = MailboxState(name=mailbox.name, folder="INBOX", last_uid=0)
+            session.add(row)
+        row.uidvalidity = int(info[b"UIDVALIDITY"])
+        row.last_uid = max(uids) if uids else 0
+
+
+# -- phases (each in its own child process) ------------------------------------------------------
+
+
+def phase_raw_limit(state: dict[str, Any]) -> dict[str, Any]:
+    """The least IMAP work that decides every message: BODYSTRUCTURE, then only the header and
+    text sections (grouped by section list, in batches), no processing."""
+    from acchub_mailbot import bodyparts
+
+    account = state["account"]
+    started = time.perf_counter()
+    client = _client(account)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    octets = 0
+    for start in range(0, len(uids), 2000):
+        chunk = uids[start : start + 2000]
+        meta = client.fetch(chunk, ["BODYSTRUCTURE", "RFC822.SIZE", "FLAGS"])
+        groups: dict[tuple[str, ...], list[int]] = {}
+        whole: list[int] = []
+        for uid, data in meta.items():
+            plan = bodyparts.plan(data.get(b"BODYSTRUCTURE"))
+            if plan.whole:
+                whole.append(uid)
+            else:
+                groups.setdefault(plan.sections, []).append(uid)
+        for sections, members in groups.items():
+            for first in range(0, len(members), 500):
+                response = client.fetch(
+                    members[first : first + 500], bodyparts.fetch_items(sections)
+                )
+                octets += sum(
+                    len(v) for d in response.values() for v in d.values() if isinstance(v, bytes)
+                )
+        if whole:
+            response = client.fetch(whole, ["BODY.PEEK[]"])
+            octets += sum(len(d.get(b"BODY[]") or b"") for d in response.values())
+    client.logout()
+    return {
+        "seconds": time.perf_counter() - started,
+        "octets": octets,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def phase_naive(state: dict[str, Any]) -> dict[str, Any]:
+    """The usual approach: fetch every whole message and parse each with mail-parser."""
+    import mailparser
+
+    account = state["account"]
+    started = time.perf_counter()
+    client = _client(account)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    octets = 0
+    for start in range(0, len(uids), 200):
+        response = client.fetch(uids[start : start + 200], ["BODY.PEEK[]"])
+        for data in response.values():
+            raw = data.get(b"BODY[]") or b""
+            octets += len(raw)
+            mailparser.parse_from_bytes(raw)
+        del response
+    client.logout()
+    return {
+        "seconds": time.perf_counter() - started,
+        "octets": octets,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def phase_first_scan(state: dict[str, Any]) -> dict[str, Any]:
+    """acchub-mailbot's first poll of the whole mailbox, through App.poll, then checked."""
+    from sqlalchemy import func, select
+
+    from acchub_mailbot.store.models import Client, ProcessedMessage
+
+    accounts = {"bench": state["account"]}
+    app = _app(state, accounts, state["database"])
+    mailbox = app.mailboxes("bench")[0]
+    started = time.perf_counter()
+    report = _poll(state, app, mailbox)
+    seconds = time.perf_counter() - started
+    peak = _peak_rss_mb()
+    # Maildir delivery order is not always UID order, so messages are matched by Message-ID.
+    expected: dict[str, list[str]] = state["expected"]
+    with app.sessions() as session:
+        rows = session.execute(select(ProcessedMessage.message_id, ProcessedMessage.verdict)).all()
+        clients = session.scalar(select(func.count()).select_from(Client)) or 0
+    verdicts = {str(message_id): verdict for message_id, verdict in rows}
+    # A forwarded invitation goes to review unless its forwarder is trusted (a policy of the
+    # mailbox, not of the detector), so either answer is right for those.
+    mismatches = [
+        {"message_id": key, "expected": want, "got": verdicts.get(key), "kind": kind}
+        for key, (want, kind) in expected.items()
+        if verdicts.get(key) != want
+        and not (want == "invitation" and verdicts.get(key) == "needs_review")
+    ]
+    histogram: dict[str, int] = {}
+    for verdict in verdicts.values():
+        histogram[verdict] = histogram.get(verdict, 0) + 1
+    with app.sessions() as session:
+        registered = session.scalar(
+            select(func.count(func.distinct(ProcessedMessage.client_id))).where(
+                ProcessedMessage.verdict == "invitation"
+            )
+        )
+    extra: dict[str, Any] = {}
+    if state.get("prototype"):
+        import fastinbox
+
+        inbox = fastinbox.POOL.inboxes.get("bench")
+        extra["fetch_stats"] = dict(inbox.stats) if inbox else {}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "fetched": report.fetched if report else 0,
+        "decided": len(verdicts),
+        "clients": clients,
+        "invitation_clients": registered or 0,
+        "verdicts": histogram,
+        "verdict_mismatches": len(mismatches),
+        "mismatch_examples": mismatches[:10],
+        **extra,
+    }
+
+
+def _median_ms(call: Callable[[], Any], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def phase_idle(state: dict[str, Any]) -> dict[str, Any]:
+    """Polls that find nothing new, after the mailbox was scanned (median of 20)."""
+    accounts = {"bench": state["account"]}
+    app = _app(state, accounts, state["database"])
+    mailbox = app.mailboxes("bench")[0]
+    if state.get("mark_scanned"):
+        _set_scanned(app, mailbox, state["account"])
+    _poll(state, app, mailbox)  # opens pooled connections; the folder is up to date after it
+
+    def poll() -> None:
+        report = _poll(state, app, mailbox)
+        if report is not None and report.fetched:
+            raise RuntimeError(f"an idle poll fetched {report.fetched} messages")
+
+    return {"ms": _median_ms(poll, IDLE_REPEATS), "peak_rss_mb": _peak_rss_mb()}
+
+
+def phase_many(state: dict[str, Any]) -> dict[str, Any]:
+    """100 mailboxes polled together, nothing new in any: milliseconds per mailbox."""
+    accounts = state["accounts"]
+    app = _app(state, accounts, state["database"])
+    mailboxes = app.mailboxes()
+    for mailbox in mailboxes:
+        _set_scanned(app, mailbox, accounts[mailbox.name])
+    for mailbox in mailboxes:
+        _poll(state, app, mailbox)
+
+    def round_() -> None:
+        for mailbox in mailboxes:
+            _poll(state, app, mailbox)
+
+    rounds = 5
+    per_round = _median_ms(round_, rounds)
+    return {"ms_per_mailbox": per_round / len(mailboxes), "mailboxes": len(mailboxes)}
+
+
+def phase_push(state: dict[str, Any]) -> dict[str, Any]:
+    """IDLE on: from APPEND by another connection to the client being registered (median)."""
+    from sqlalchemy import func, select
+
+    from acchub_mailbot.idle import IdleWatcher
+    from acchub_mailbot.store.models import Client
+    from tests.mailfactory import invitation
+
+    accounts = {"bench": state["account"]}
+    app = _app(state, accounts, state["database"])
+    mailbox = app.mailboxes("bench")[0]
+    lock = threading.Lock()
+
+    def on_new_mail() -> None:
+        with lock:
+            _poll(state, app, mailbox)
+
+    stop = threading.Event()
+    watcher = IdleWatcher(mailbox, on_new_mail, stop)
+    watcher.start()
+    if not watcher.connected.wait(30):
+        raise RuntimeError("the IDLE connection did not come up")
+
+    def count() -> int:
+        with app.sessions() as session:
+            return session.scalar(select(func.count()).select_from(Client)) or 0
+
+    sender = _client(state["account"])
+    samples = []
+    try:
+        for n in range(PUSH_REPEATS):
+            time.sleep(0.3)  # let the watcher go back into IDLE
+            before = count()
+            raw = invitation(
+                tenant=f"push-{n}-{os.getpid()}.onmicrosoft.com",
+                company=f"Push Client {n}",
+                message_id=f"<push-{n}-{os.getpid()}@bench.example>",
+            )
+            started = time.perf_counter()
+            sender.append("INBOX", raw)
+            deadline = started + 30
+            while count() <= before:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("the pushed invitation was not registered within 30 s")
+                time.sleep(0.002)
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        stop.set()
+        sender.logout()
+        watcher.join(10)
+    return {"ms": statistics.median(samples), "samples": samples}
+
+
+def phase_pipeline(state: dict[str, Any]) -> dict[str, Any]:
+    """Parse + detect + extract on one core over tests/corpus/*.eml."""
+    from acchub_mailbot.pipeline import decide_bytes
+
+    raws = [p.read_bytes() for p in sorted((ROOT / "tests" / "corpus").glob("*.eml"))]
+    for raw in raws:
+        decide_bytes(raw)  # warm-up: imports, regex compilation
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < state.get("pipeline_seconds", 3.0):
+        for raw in raws:
+            decide_bytes(raw)
+        count += len(raws)
+    return {"msgs_per_s": count / (time.perf_counter() - started)}
+
+
+PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "raw_limit": phase_raw_limit,
+    "naive": phase_naive,
+    "first_scan": phase_first_scan,
+    "idle": phase_idle,
+    "many": phase_many,
+    "push": phase_push,
+    "pipeline": phase_pipeline,
+}
+
+
+def run_phase(name: str, state: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Run one phase in a child process and return what it printed (as JSON)."""
+    state_file = workdir / f"state-{name}.json"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"phase {name} failed:\n{result.stdout}\n{result.stderr}")
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output
+
+
+# -- the parent: server, mail, phases, report ----------------------------------------------------
+
+
+def _account(server: Any, prefix: str) -> dict[str, Any]:
+    account = server.new_account(prefix)
+    return {
+        "username": account.username,
+        "password": account.password,
+        "host": account.host,
+        "port": account.port,
+        "ca_file": str(account.ca_file),
+    }
+
+
+def _warm(account: dict[str, Any], maildir: Path) -> None:
+    """Let Dovecot index the folder and the OS cache the files, so no phase pays for that."""
+    for path in maildir.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 20):
+                    pass
+    client = _client(account)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    for start in range(0, len(uids), 5000):
+        client.fetch(uids[start : start + 5000], ["BODYSTRUCTURE", "RFC822.SIZE"])
+    client.logout()
+
+
+def _expected(generated: Sequence[Any]) -> dict[str, tuple[str, str]]:
+    """Message-ID -> (verdict, kind) for every generated message with a unique Message-ID."""
+    from email import message_from_bytes, policy
+
+    out: dict[str, tuple[str, str]] = {}
+    seen: set[str] = set()
+    for item in generated:
+        value = message_from_bytes(item.raw, policy=policy.compat32).get("Message-ID")
+        key = str(value or "").strip()
+        if not key or key in seen:
+            out.pop(key, None)
+        else:
+            out[key] = (item.verdict, item.kind)
+        seen.add(key)
+    return out
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=None, help="INBOX size (10,000)")
+    parser.add_argument("--big", type=int, default=None, help="size of the large INBOX (100,000)")
+    parser.add_argument("--mailboxes", type=int, default=None, help="mailboxes polled together")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--quick", action="store_true", help="a small run for the test suite")
+    parser.add_argument("--prototype", action="store_true", help="time benchmarks/fastinbox.py")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.phase:
+        state = json.loads(args.state.read_text(encoding="utf-8"))
+        try:
+            print(json.dumps(PHASES[args.phase](state)))
+        finally:
+            for app in OPEN_APPS:
+                app.close()
+        return 0
+
+    messages = args.messages or (500 if args.quick else 10_000)
+    big = args.big or (2_000 if args.quick else 100_000)
+    many = args.mailboxes or (10 if args.quick else 100)
+
+    import mailgen
+
+    from tests.servers.dovecot import DovecotServer
+
+    workdir = Path(tempfile.mkdtemp(prefix="acchub-bench-"))
+    workdir.chmod(0o755)
+    results: dict[str, Any] = {}
+    details: dict[str, Any] = {
+        "messages": messages,
+        "big": big,
+        "mailboxes": many,
+        "engine": "prototype" if args.prototype else "acchub-mailbot",
+    }
+    common = {"prototype": args.prototype}
+    try:
+        _log(f"generating {messages} messages")
+        generated = mailgen.mailbox(messages)
+        with DovecotServer(workdir / "dovecot") as server:
+            account = _account(server, "bench")
+            server.seed_maildir(account["username"], "INBOX", (g.raw for g in generated))
+            details["mailbox_mb"] = round(sum(len(g.raw) for g in generated) / 1e6, 1)
+            _warm(account, server.maildir(account["username"]))
+            state = {
+                **common,
+                "account": account,
+                "database": str(workdir / "scan.db"),
+                "expected": _expected(generated),
+            }
+            _log("raw_limit")
+            raw = run_phase("raw_limit", state, workdir)
+            results["raw_limit_s"] = raw["seconds"]
+            details["raw_limit_mb"] = round(raw["octets"] / 1e6, 1)
+            _log("naive")
+            naive = run_phase("naive", state, workdir)
+            results["naive_s"] = naive["seconds"]
+            results["naive_peak_rss_mb"] = naive["peak_rss_mb"]
+            details["naive_mb"] = round(naive["octets"] / 1e6, 1)
+            _log("first_scan")
+            scan = run_phase("first_scan", state, workdir)
+            results["first_scan_s"] = scan["seconds"]
+            results["first_scan_peak_rss_mb"] = scan["peak_rss_mb"]
+            details["first_scan"] = scan
+            _log("idle poll")
+            results["idle_poll_ms_10k"] = run_phase("idle", state, workdir)["ms"]
+            _log("push latency")
+            push = run_phase("push", state, workdir)
+            results["push_latency_ms"] = push["ms"]
+            details["push_samples_ms"] = [round(s, 1) for s in push["samples"]]
+
+            _log(f"large INBOX of {big}")
+            big_account = _account(server, "big")
+            server.seed_maildir(big_account["username"], "INBOX", mailgen.small_messages(big))
+            _warm(big_account, server.maildir(big_account["username"]))
+            big_state = {
+                **common,
+                "account": big_account,
+                "database": str(workdir / "big.db"),
+                "mark_scanned": True,
+            }
+            results["idle_poll_ms_100k"] = run_phase("idle", big_state, workdir)["ms"]
+
+            _log(f"{many} mailboxes")
+            accounts = {}
+            for n in range(many):
+                extra = _account(server, f"m{n}")
+                server.seed_maildir(extra["username"], "INBOX", mailgen.small_messages(20, n))
+                accounts[f"m{n}"] = extra
+            many_state = {**common, "accounts": accounts, "database": str(workdir / "many.db")}
+            results["idle_poll_ms_per_mailbox_100"] = run_phase("many", many_state, workdir)[
+                "ms_per_mailbox"
+            ]
+        _log("pipeline")
+        pipeline_state = {"pipeline_seconds": 1.0 if args.quick else 3.0}
+        results["pipeline_msgs_per_s"] = run_phase("pipeline", pipeline_state, workdir)[
+            "msgs_per_s"
+        ]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    _print_table(results, details)
+    if args.json:
+        args.json.write_text(
+            json.dumps({**{k: results[k] for k in KEYS}, "details": details}, indent=2),
+            encoding="utf-8",
+        )
+    scan = details["first_scan"]
+    scan_ok = scan["verdict_mismatches"] == 0 and scan["clients"] == scan["invitation_clients"]
+    return 0 if scan_ok else 1
+
+
+def _print_table(results: dict[str, Any], details: dict[str, Any]) -> None:
+    scan = details["first_scan"]
+    print(
+        f"acchub-mailbot benchmark ({details['engine']}): {details['messages']} messages "
+        f"({details.get('mailbox_mb')} MB), large INBOX {details['big']}, "
+        f"{details['mailboxes']} mailboxes"
+    )
+    print(f"{'figure':32} {'value':>12}")
+    for key in KEYS:
+        print(f"{key:32} {results[key]:12.3f}")
+    ratio_raw = results["first_scan_s"] / results["raw_limit_s"]
+    ratio_naive = results["naive_s"] / results["first_scan_s"]
+    print(
+        f"first scan = {ratio_raw:.1f}x raw limit, naive = {ratio_naive:.1f}x first scan; "
+        f"decided {scan['decided']} {scan['verdicts']}, clients {scan['clients']}, "
+        f"verdict mismatches {scan['verdict_mismatches']}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The benchmark command runs end to end and reports every figure the performance issue names.
+
+No timing thresholds: machines differ. What is pinned down is the command line, the JSON keys,
+and that the scan it times decided every message as expected (the run exits non-zero if not).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = (
+    "first_scan_s",
+    "first_scan_peak_rss_mb",
+    "raw_limit_s",
+    "naive_s",
+    "naive_peak_rss_mb",
+    "idle_poll_ms_10k",
+    "idle_poll_ms_100k",
+    "idle_poll_ms_per_mailbox_100",
+    "push_latency_ms",
+    "pipeline_msgs_per_s",
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("engine", [[], ["--prototype"]], ids=["acchub-mailbot", "prototype"])
+def test_quick_benchmark_writes_every_figure(tmp_path: Path, engine: list[str]) -> None:
+    """``python benchmarks/run.py --quick --json OUT`` writes a positive number for each key."""
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json", str(out),
+         *engine],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    for key in KEYS:
+        assert isinstance(figures[key], (int, float)), key
+        assert figures[key] > 0, key
+    scan = figures["details"]["first_scan"]
+    assert scan["verdict_mismatches"] == 0
+    assert scan["decided"] == figures["details"]["messages"]
