@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +19,16 @@ from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.health import Metrics, mailbox_is_healthy
-from acchub_mailbot.poller import Fencing, PollReport, backoff, poll_mailbox
+from acchub_mailbot.inbox import NETWORK_ERRORS, Inbox
+from acchub_mailbot.poller import (
+    Fencing,
+    PollReport,
+    backoff,
+    next_work_at,
+    poll_mailbox,
+    record_poll_error,
+    touch_success,
+)
 from acchub_mailbot.reporting import deliver_confirmations, deliver_pending, prepare_digest
 from acchub_mailbot.store import firm, leases, registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
@@ -52,6 +62,8 @@ class App:
     _held: dict[str, leases.Held] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _claim_lock: threading.Lock = field(default_factory=threading.Lock)
+    _inboxes: dict[str, Inbox] = field(default_factory=dict)
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -77,6 +89,8 @@ class App:
                 leases.forget_instance(session, self.instance_id)
         except Exception as exc:
             log.warning("could not release leases on shutdown: %s", exc)
+        for name in list(self._inboxes):
+            self._drop_connection(name)
         if self._checker is not None:
             self._checker.close()
         bind = self.sessions.kw.get("bind")
@@ -137,13 +151,59 @@ class App:
             self._held[mailbox.name] = held
         return held
 
+    def _connection(self, mailbox: MailboxSettings) -> Inbox:
+        """This mailbox's kept-open IMAP connection (opened on first use)."""
+        with self._lock:
+            inbox = self._inboxes.get(mailbox.name)
+        if inbox is None:
+            inbox = Inbox(mailbox.imap, mailbox=mailbox.name)
+            inbox.connect()
+            with self._lock:
+                self._inboxes[mailbox.name] = inbox
+        return inbox
+
+    def _drop_connection(self, name: str) -> None:
+        with self._lock:
+            inbox = self._inboxes.pop(name, None)
+            self._seen.pop(name, None)
+        if inbox is not None:
+            inbox.close()
+
+    def _nothing_new(self, mailbox: MailboxSettings, held: leases.Held) -> bool:
+        """True when STATUS shows no change since the last full poll and no retry is due; then
+        only the lease and the health timestamps are renewed."""
+        seen = self._seen.get(mailbox.name)
+        inbox = self._inboxes.get(mailbox.name)
+        if seen is None or inbox is None:
+            return False
+        current, uidvalidity = inbox.status(), seen[0]
+        if current != seen:
+            return False
+        due = next_work_at(self.sessions, mailbox, uidvalidity)
+        if due is not None and due <= utcnow():
+            return False
+        with self.sessions.begin() as session:
+            leases.fence(session, held, self.lease_ttl)
+            touch_success(session, mailbox)
+        return True
+
     def poll(self, mailbox: MailboxSettings) -> PollReport:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
         claim = self._claim(mailbox)
         if isinstance(claim, str):
             log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
+            self._drop_connection(mailbox.name)
             return PollReport(mailbox.name, skipped=claim)
+        started = time.monotonic()
+        recorded = False  # poll_mailbox records its own IMAP faults in the mailbox's state
         try:
+            inbox = self._connection(mailbox)
+            if self._nothing_new(mailbox, claim):
+                report = PollReport(mailbox.name, seconds=time.monotonic() - started)
+                self.metrics.polls.labels(mailbox.name, "ok").inc()
+                self.metrics.poll_duration.labels(mailbox.name).observe(report.seconds)
+                return report
+            recorded = True
             report = poll_mailbox(
                 self.sessions,
                 self.settings,
@@ -151,13 +211,32 @@ class App:
                 stop=self.stop,
                 fencing=Fencing(claim, self.lease_ttl),
                 handlers=self.handlers,
+                inbox=inbox,
             )
+            # Read after the poll: mail that arrived during it makes the next check differ.
+            recorded = False
+            self._seen[mailbox.name] = inbox.status()
         except MailboxUnavailable as exc:
+            self._drop_connection(mailbox.name)
+            if not recorded:
+                record_poll_error(self.sessions, mailbox, str(exc))
             log.error("mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, exc)
             self.metrics.polls.labels(mailbox.name, "error").inc()
             self.metrics.failures.labels(mailbox.name, "imap").inc()
             return PollReport(mailbox.name, error=str(exc))
+        except NETWORK_ERRORS as exc:
+            self._drop_connection(mailbox.name)
+            error = f"mailbox {mailbox.name}: connection lost ({type(exc).__name__}: {exc})"
+            if not recorded:
+                record_poll_error(self.sessions, mailbox, error)
+            log.error(
+                "mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, error
+            )
+            self.metrics.polls.labels(mailbox.name, "error").inc()
+            self.metrics.failures.labels(mailbox.name, "imap").inc()
+            return PollReport(mailbox.name, error=error)
         except leases.LeaseLost as exc:
+            self._drop_connection(mailbox.name)
             log.warning("mailbox=%s: %s; another instance polls it now", mailbox.name, exc)
             with self._lock:
                 self._held.pop(mailbox.name, None)

@@ -13,6 +13,7 @@ A crash between 1 and 2 leaves ``action_done`` false, and the next poll redoes t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot import failpoints
@@ -57,7 +58,11 @@ class PollReport:
     error: str | None = None
 
     def count(self, verdict: str) -> None:
-        self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+        self.count_many(verdict, 1)
+
+    def count_many(self, verdict: str, n: int) -> None:
+        if n:
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + n
 
 
 def backoff(attempts: int, base_seconds: float, cap_seconds: float = 6 * 3600) -> timedelta:
@@ -131,6 +136,38 @@ def _retry_uids(
                 )
             ).all()
         )
+
+
+def next_work_at(
+    sessions: sessionmaker[Session], mailbox: MailboxSettings, uidvalidity: int | None
+) -> datetime | None:
+    """When this mailbox next has work that new mail would not announce: a failed message's
+    retry, a server action still to do, or a quarantined message to put back."""
+    with sessions() as session:
+        base = select(ProcessedMessage).where(
+            ProcessedMessage.mailbox == mailbox.name,
+            ProcessedMessage.folder == mailbox.imap.folder,
+        )
+        urgent = session.scalar(
+            base.where(
+                (ProcessedMessage.state.in_(("seen", "retry_requested")))
+                | (
+                    ProcessedMessage.state.in_(("decided", "quarantined"))
+                    & ProcessedMessage.action_done.is_(False)
+                )
+            )
+            .with_only_columns(ProcessedMessage.id)
+            .limit(1)
+        )
+        if urgent is not None:
+            return utcnow()
+        due: datetime | None = session.scalar(
+            select(func.min(ProcessedMessage.next_attempt_at)).where(
+                ProcessedMessage.mailbox == mailbox.name,
+                ProcessedMessage.state == "failed",
+            )
+        )
+        return due
 
 
 def _pending_actions(
@@ -270,6 +307,78 @@ def _headers_only(raw: bytes) -> tuple[str | None, str | None, str | None]:
         return None, None, None
 
 
+#: Prefiltered messages recorded per transaction.
+PREFILTER_BATCH = 500
+#: Handled messages marked on the server per command.
+ACTION_BATCH = 500
+
+
+def _record_prefiltered(
+    sessions: sessionmaker[Session],
+    mailbox: MailboxSettings,
+    uidvalidity: int,
+    batch: Sequence[FetchedMessage],
+    fencing: Fencing,
+) -> None:
+    """Record messages the prefilter ruled out as ``not_invitation``, many per transaction."""
+    if not batch:
+        return
+    now = utcnow()
+    done = mailbox.action.type == "none"
+    with sessions.begin() as session:
+        fencing.check(session)
+        existing = {
+            row.uid: row
+            for row in session.scalars(
+                select(ProcessedMessage).where(
+                    ProcessedMessage.mailbox == mailbox.name,
+                    ProcessedMessage.folder == mailbox.imap.folder,
+                    ProcessedMessage.uidvalidity == uidvalidity,
+                    ProcessedMessage.uid.in_([f.uid for f in batch]),
+                )
+            ).all()
+        }
+        new_rows = []
+        for fetched in batch:
+            message_id, subject, sender = _headers_only(fetched.raw)
+            values = {
+                "message_id": message_id,
+                "original_message_id": message_id,
+                "subject": subject,
+                "sender": sender,
+                "size": fetched.size,
+                "state": "done" if done else "decided",
+                "verdict": "not_invitation",
+                "handler": "prefilter",
+                "reasons": {"reasons": ["no Business Central marker anywhere (prefilter)"]},
+                "attempts": 0,
+                "last_error": None,
+                "next_attempt_at": None,
+                "action_done": done,
+                "updated_at": now,
+            }
+            row = existing.get(fetched.uid)
+            if row is not None:
+                if row.state not in ("decided", "done", "quarantined"):
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                continue
+            new_rows.append(
+                {
+                    "mailbox": mailbox.name,
+                    "folder": mailbox.imap.folder,
+                    "uidvalidity": uidvalidity,
+                    "uid": fetched.uid,
+                    "created_at": now,
+                    **values,
+                }
+            )
+        if new_rows:
+            session.execute(insert(ProcessedMessage), new_rows)
+        state = _state(session, mailbox)
+        state.last_uid = max(state.last_uid or 0, max(f.uid for f in batch))
+
+
 def _carry_out_actions(
     sessions: sessionmaker[Session],
     inbox: Inbox,
@@ -278,24 +387,56 @@ def _carry_out_actions(
     report: PollReport,
     fencing: Fencing,
 ) -> None:
-    """Mark handled messages; move quarantined ones to the quarantine folder."""
+    """Mark handled messages (in batches); move quarantined ones to the quarantine folder."""
     uids = _pending_actions(sessions, mailbox, uidvalidity)
     if not uids:
         return
     present = inbox.existing(uids)
+    with sessions() as session:
+        quarantined = set(
+            session.scalars(
+                select(ProcessedMessage.uid).where(
+                    ProcessedMessage.mailbox == mailbox.name,
+                    ProcessedMessage.folder == mailbox.imap.folder,
+                    ProcessedMessage.uidvalidity == uidvalidity,
+                    ProcessedMessage.uid.in_(uids),
+                    ProcessedMessage.state == "quarantined",
+                )
+            ).all()
+        )
     quarantine = ServerAction(type="move", folder=mailbox.quarantine_folder)
-    for uid in uids:
+    batches = [[uid] for uid in sorted(quarantined)]
+    ordinary = sorted(set(uids) - quarantined)
+    batches += [ordinary[i : i + ACTION_BATCH] for i in range(0, len(ordinary), ACTION_BATCH)]
+    for batch in batches:
         with sessions.begin() as session:
             fencing.check(session)
-            row = _row_for(session, mailbox, uidvalidity, uid)
-            action = quarantine if row.state == "quarantined" else mailbox.action
-            if uid in present:
-                inbox.apply_action(uid, action)
-                report.actions += 1
+            action = quarantine if batch[0] in quarantined else mailbox.action
+            on_server = [uid for uid in batch if uid in present]
+            inbox.apply_action_many(on_server, action)
+            report.actions += len(on_server)
             failpoints.hit("after-action")
-            row.action_done = True
-            if row.state == "decided":
-                row.state = "done"
+            session.execute(
+                update(ProcessedMessage)
+                .where(
+                    ProcessedMessage.mailbox == mailbox.name,
+                    ProcessedMessage.folder == mailbox.imap.folder,
+                    ProcessedMessage.uidvalidity == uidvalidity,
+                    ProcessedMessage.uid.in_(batch),
+                )
+                .values(action_done=True)
+            )
+            session.execute(
+                update(ProcessedMessage)
+                .where(
+                    ProcessedMessage.mailbox == mailbox.name,
+                    ProcessedMessage.folder == mailbox.imap.folder,
+                    ProcessedMessage.uidvalidity == uidvalidity,
+                    ProcessedMessage.uid.in_(batch),
+                    ProcessedMessage.state == "decided",
+                )
+                .values(state="done")
+            )
 
 
 def _release_retries(
@@ -341,8 +482,13 @@ def poll_mailbox(
     handlers: Sequence[Handler] | None = None,
     stop: threading.Event | None = None,
     fencing: Fencing = NO_FENCING,
+    inbox: Inbox | None = None,
 ) -> PollReport:
-    """One idempotent poll of one mailbox. Raises :class:`MailboxUnavailable` on IMAP faults."""
+    """One idempotent poll of one mailbox. Raises :class:`MailboxUnavailable` on IMAP faults.
+
+    ``inbox`` is a connection kept open by the caller (left open); without it the poll opens
+    and closes its own.
+    """
     started = time.monotonic()
     report = PollReport(mailbox.name)
     with sessions.begin() as session:
@@ -351,7 +497,12 @@ def poll_mailbox(
         state.last_poll_at = utcnow()
         known_validity, last_uid = state.uidvalidity, state.last_uid or 0
     try:
-        with Inbox(mailbox.imap, mailbox=mailbox.name) as inbox:
+        opened = (
+            contextlib.nullcontext(inbox)
+            if inbox is not None
+            else Inbox(mailbox.imap, mailbox=mailbox.name)
+        )
+        with opened as inbox:
             status = inbox.select()
             if known_validity is not None and known_validity != status.uidvalidity:
                 # The folder was recreated: every UID is new. Rows are keyed by UIDVALIDITY and
@@ -375,11 +526,28 @@ def poll_mailbox(
             new = inbox.uids_after(last_uid)
             retry = _retry_uids(sessions, mailbox, status.uidvalidity, utcnow())
             todo = sorted(set(new) | set(retry))
-            for fetched in inbox.fetch(todo):
+            # A custom handler set may look at anything, so only the shipped one is prefiltered;
+            # confirmations answer every forward, so their mailboxes parse everything.
+            prefilter = handlers is None and not mailbox.confirm.enabled
+            skipped: list[FetchedMessage] = []
+            for fetched in inbox.fetch(
+                todo, limits=settings.limits.to_limits(), prefilter=prefilter
+            ):
                 if stop is not None and stop.is_set():
                     break  # shutting down: the rest is picked up by the next start
                 report.fetched += 1
                 failpoints.hit("fetched")
+                if fetched.prefiltered:
+                    skipped.append(fetched)
+                    if len(skipped) >= PREFILTER_BATCH:
+                        _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
+                        report.count_many("not_invitation", len(skipped))
+                        skipped = []
+                    continue
+                # Earlier UIDs are committed first, so the last UID never runs ahead of them.
+                _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
+                report.count_many("not_invitation", len(skipped))
+                skipped = []
                 _process_one(
                     sessions,
                     settings,
@@ -390,14 +558,16 @@ def poll_mailbox(
                     handlers,
                     fencing,
                 )
+            _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
+            report.count_many("not_invitation", len(skipped))
             _carry_out_actions(sessions, inbox, mailbox, status.uidvalidity, report, fencing)
     except MailboxUnavailable as exc:
-        _record_poll_error(sessions, mailbox, str(exc))
+        record_poll_error(sessions, mailbox, str(exc))
         report.error = str(exc)
         raise
     except NETWORK_ERRORS as exc:
         message = f"mailbox {mailbox.name}: connection lost ({type(exc).__name__}: {exc})"
-        _record_poll_error(sessions, mailbox, message)
+        record_poll_error(sessions, mailbox, message)
         report.error = message
         raise MailboxUnavailable(message) from None
     with sessions.begin() as session:
@@ -416,7 +586,17 @@ def poll_mailbox(
     return report
 
 
-def _record_poll_error(
+def touch_success(session: Session, mailbox: MailboxSettings) -> None:
+    """A poll that found nothing new still counts as a successful poll for health checks."""
+    state = _state(session, mailbox)
+    now = utcnow()
+    state.last_poll_at = now
+    state.last_success_at = now
+    state.errors_since_success = 0
+    state.last_error = None
+
+
+def record_poll_error(
     sessions: sessionmaker[Session], mailbox: MailboxSettings, error: str
 ) -> None:
     with sessions.begin() as session:

@@ -1,11 +1,10 @@
 """Benchmark: acchub-mailbot's first scan, idle polls and push latency against a real Dovecot.
 
-    python benchmarks/run.py [--messages N] [--big N] [--json OUT] [--quick] [--prototype]
+    python benchmarks/run.py [--messages N] [--big N] [--mailboxes N] [--json OUT] [--quick]
 
 Starts a throwaway Dovecot, fills a mailbox deterministically (see ``mailgen.py``), and measures
 in one run the figures of the performance issue. Each timed phase runs in a child process of its
-own, so that its peak RSS (``ru_maxrss``) is its own. ``--prototype`` times the fast intake of
-``fastinbox.py`` instead of the package's current code path. Every scan is checked: each
+own, so that its peak memory (``VmHWM``) is its own. Every scan is checked: each
 message's verdict must be the expected one and each invitation must have registered its client.
 """
 
@@ -113,22 +112,13 @@ def _settings(accounts: dict[str, dict[str, Any]], database: str) -> Any:
 def _app(state: dict[str, Any], accounts: dict[str, dict[str, Any]], database: str) -> Any:
     from acchub_mailbot.app import App
 
-    if state.get("prototype"):
-        import fastinbox
-
-        fastinbox.install()
     app = App.open(_settings(accounts, database))
     OPEN_APPS.append(app)
     return app
 
 
 def _poll(state: dict[str, Any], app: Any, mailbox: Any) -> Any:
-    if state.get("prototype"):
-        import fastinbox
-
-        report = fastinbox.poll_if_new(mailbox, app.poll)
-    else:
-        report = app.poll(mailbox)
+    report = app.poll(mailbox)
     if report is not None and (report.skipped or report.error):
         raise RuntimeError(f"poll of {mailbox.name} did not run: {report.skipped or report.error}")
     return report
@@ -259,11 +249,6 @@ def phase_first_scan(state: dict[str, Any]) -> dict[str, Any]:
             )
         )
     extra: dict[str, Any] = {}
-    if state.get("prototype"):
-        import fastinbox
-
-        inbox = fastinbox.POOL.inboxes.get("bench")
-        extra["fetch_stats"] = dict(inbox.stats) if inbox else {}
     return {
         "seconds": seconds,
         "peak_rss_mb": peak,
@@ -476,7 +461,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mailboxes", type=int, default=None, help="mailboxes polled together")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="a small run for the test suite")
-    parser.add_argument("--prototype", action="store_true", help="time benchmarks/fastinbox.py")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -505,9 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "messages": messages,
         "big": big,
         "mailboxes": many,
-        "engine": "prototype" if args.prototype else "acchub-mailbot",
+        "engine": "acchub-mailbot",
     }
-    common = {"prototype": args.prototype}
+    common: dict[str, Any] = {}
     try:
         _log(f"generating {messages} messages")
         generated = mailgen.mailbox(messages)

@@ -253,7 +253,26 @@ class DovecotServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, 9)
                 process.wait(timeout=_STOP_TIMEOUT)
+        self._kill_leftover_children()
         log.info("dovecot %s stopped", self.instance_name)
+
+    def _kill_leftover_children(self) -> None:
+        """End the login and imap processes the master left behind.
+
+        Run in the foreground, the master does not take its client processes down with it, so
+        open connections would outlive a "restart"; a real server restart drops them.
+        """
+        title = f"dovecot-{self.instance_name}/"
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
+            except OSError:
+                continue
+            if cmdline.startswith(title):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry.name), 9)
 
     def restart(self) -> None:
         """Stop and start again on the same ports, as a real server restart would."""
@@ -456,6 +475,8 @@ class DovecotServer:
             f"state_dir = {self.workdir / 'state'}\n"
             f"instance_name = {self.instance_name}\n"
             "protocols = imap\n"
+            # A stop or restart drops client connections, as a real server restart does.
+            "shutdown_clients = yes\n"
             f"listen = {self.host}\n"
             f"log_path = {self.log_file}\n"
             "auth_verbose = yes\n"
