@@ -64,6 +64,8 @@ class App:
     _claim_lock: threading.Lock = field(default_factory=threading.Lock)
     _inboxes: dict[str, Inbox] = field(default_factory=dict)
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _next_work: dict[str, datetime | None] = field(default_factory=dict)
+    _renewed: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -180,21 +182,53 @@ class App:
         if current != seen:
             return False
         due = next_work_at(self.sessions, mailbox, uidvalidity)
+        self._next_work[mailbox.name] = due
         if due is not None and due <= utcnow():
             return False
         with self.sessions.begin() as session:
             leases.fence(session, held, self.lease_ttl)
             touch_success(session, mailbox)
+        self._renewed[mailbox.name] = time.monotonic()
         return True
+
+    @property
+    def _renew_period(self) -> float:
+        """How long a quick "nothing new" answer may go without touching the database (the
+        lease and the health timestamps are renewed at least this often)."""
+        return max(
+            1.0, min(self.lease_ttl.total_seconds() / 6, self.settings.poll.interval_seconds)
+        )
+
+    def _quick_nothing_new(self, mailbox: MailboxSettings) -> bool:
+        """The cheapest answer: an open connection's STATUS unchanged, the lease renewed
+        recently, and no retry due. No database access at all."""
+        name = mailbox.name
+        inbox, seen = self._inboxes.get(name), self._seen.get(name)
+        if name not in self._held or inbox is None or seen is None:
+            return False
+        if time.monotonic() - self._renewed.get(name, 0.0) >= self._renew_period:
+            return False
+        due = self._next_work.get(name)
+        if due is not None and due <= utcnow():
+            return False
+        try:
+            return inbox.status() == seen
+        except NETWORK_ERRORS:
+            self._drop_connection(name)
+            return False
 
     def poll(self, mailbox: MailboxSettings) -> PollReport:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
+        started = time.monotonic()
+        if self._quick_nothing_new(mailbox):
+            report = PollReport(mailbox.name, seconds=time.monotonic() - started)
+            self.metrics.polls.labels(mailbox.name, "ok").inc()
+            return report
         claim = self._claim(mailbox)
         if isinstance(claim, str):
             log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
             self._drop_connection(mailbox.name)
             return PollReport(mailbox.name, skipped=claim)
-        started = time.monotonic()
         recorded = False  # poll_mailbox records its own IMAP faults in the mailbox's state
         try:
             inbox = self._connection(mailbox)
@@ -216,6 +250,8 @@ class App:
             # Read after the poll: mail that arrived during it makes the next check differ.
             recorded = False
             self._seen[mailbox.name] = inbox.status()
+            self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
+            self._renewed[mailbox.name] = time.monotonic()
         except MailboxUnavailable as exc:
             self._drop_connection(mailbox.name)
             if not recorded:
