@@ -107,9 +107,13 @@ def _split(url: str) -> tuple[str, str, str, dict[str, str]] | None:
     return parts.scheme.lower(), host, parts.path, query
 
 
+_MICROSOFT_DOMAIN_SET = frozenset(MICROSOFT_DOMAINS)
+
+
 def is_microsoft_host(host: str) -> bool:
     """A host under one of Microsoft's own registered domains."""
-    return any(host == d or host.endswith("." + d) for d in MICROSOFT_DOMAINS)
+    labels = host.split(".")
+    return any(".".join(labels[i:]) in _MICROSOFT_DOMAIN_SET for i in range(len(labels)))
 
 
 def imitates_microsoft(host: str) -> bool:

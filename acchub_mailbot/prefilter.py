@@ -77,6 +77,7 @@ _IGNORECASE_EXTRAS: dict[int, str | int | None] = {
 }
 _FOLD: dict[int, str | int | None] = {**_CONFUSABLES, **_IGNORECASE_EXTRAS}
 _NOT_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
+_NOT_ALNUM_OR_SLASH = _NOT_ALNUM.replace(b"/", b"")
 
 
 def squash(text: str) -> str:
@@ -133,23 +134,32 @@ _PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
 
 
 def _hosts_match(text: str) -> bool:
-    squashed = squash(text)
-    if not any(m in squashed for m in HOST_MARKERS) and "xn" not in squashed:
-        return False  # a host's squashed text is a substring of the whole squashed text
+    unsquashed = _unsquashed(text)
+    if "//" not in unsquashed:
+        return False
+    hosts = _HOST.findall(unsquashed)
+    # Every host's flat form at once, kept apart by "/" (which no host holds and no marker
+    # spans): the common case, no marker in any host, costs one scan per marker.
+    joined = "/".join(hosts)
+    if "xn--" in joined:
+        return True
+    flat = joined.encode("ascii", "ignore").translate(None, _NOT_ALNUM_OR_SLASH).decode("ascii")
+    if not any(m in flat for m in HOST_MARKERS):
+        return False
     plain_text = text.isascii()
-    for match in _HOST.finditer(_unsquashed(text)):
-        host = match.group(1)
-        if "xn--" in host:
-            return True
+    for host in dict.fromkeys(hosts):
         flat = host.encode("ascii", "ignore").translate(None, _NOT_ALNUM).decode("ascii")
-        markers = HOST_MARKERS
+        if not any(m in flat for m in HOST_MARKERS):
+            continue
         # Only when the text is plain ASCII is the candidate exactly the host the detector sees
         # (no homoglyph folded into it, no user-info or port): then a Microsoft domain such as
-        # dynamics.microsoft.com is unrelated to the detector unless hub- or legacy-shaped.
+        # dynamics.microsoft.com is unrelated to the detector unless hub- or legacy-shaped
+        # (each of MICROSOFT_HOST_MARKERS contains one of HOST_MARKERS).
         if plain_text and _PLAIN_HOST.fullmatch(host) and is_microsoft_host(host.rstrip(".")):
-            markers = MICROSOFT_HOST_MARKERS
-        if any(m in flat for m in markers):
-            return True
+            if any(m in flat for m in MICROSOFT_HOST_MARKERS):
+                return True
+            continue
+        return True
     return False
 
 
@@ -180,8 +190,8 @@ def _fast_visible(markup: str) -> str | None:
         markup = _COMMENT.sub("", markup)
     if _HIDDEN_TAG.search(markup):
         for block in _HIDDEN_BLOCK.finditer(markup):
-            before = markup[: block.start()]
-            if before.rfind("<") > before.rfind(">"):
+            start = block.start()
+            if markup.rfind("<", 0, start) > markup.rfind(">", 0, start):
                 return None  # the block starts inside another tag
             if block.group(0)[: block.start(2) - block.start()].rstrip(">").endswith("/"):
                 return None  # <style/> opens and closes at once for HTMLParser
@@ -262,7 +272,8 @@ def _decode_word(match: re.Match[str], fallback: str) -> str:
 
 def _header_texts(value: bytes) -> Iterator[str]:
     """A header value as each plausible decoder would read it."""
-    for charset in ("utf-8", "latin-1"):
+    # Plain ASCII reads the same in both charsets.
+    for charset in ("ascii",) if value.isascii() else ("utf-8", "latin-1"):
         text = value.decode(charset, "replace")
         yield text
         if "=?" in text:
@@ -311,6 +322,9 @@ def _transfer_decoded(payload: bytes, encoding: str) -> bytes | None:
         return payload
     if name in ("x-uuencode", "uuencode", "x-uue", "uue"):
         return None  # rare enough to always parse
+    if encoding == "quoted-printable":
+        # What get_payload(decode=True) calls for exactly this header value (quopri, in C).
+        return binascii.a2b_qp(payload)
     carrier = StdMessage()
     carrier["Content-Transfer-Encoding"] = encoding
     carrier.set_payload(payload.decode("ascii", "surrogateescape"))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from acchub_mailbot.handlers.base import Verdict
 from acchub_mailbot.inspection import inspect_bytes
-from acchub_mailbot.messages import decode_bytes, parse_message
+from acchub_mailbot.messages import decode_bytes, header_summary, parse_message
 
 LINK1 = "https://businesscentral.dynamics.com/kestrel.onmicrosoft.com?redirectedfromsignup=1"
 
@@ -155,6 +155,31 @@ def test_decode_bytes_falls_back() -> None:
     assert decode_bytes("é".encode(), "us-ascii") == "é"
     assert decode_bytes(b"\xe9", "utf-8") == "é"
     assert decode_bytes(b"\x81", None) == "\x81"
+
+
+def test_header_summary_reads_what_the_parser_reads() -> None:
+    """Folded, encoded and 8-bit headers give the values the full parser gives; the body and
+    headers of attached messages are never read."""
+    raw = (
+        b"Message-ID:\r\n <abc@example.com>\r\n"
+        b"Subject: =?utf-8?q?Vous_avez_=C3=A9t=C3=A9?=\r\n =?utf-8?q?_invit=C3=A9?=\r\n"
+        b"From: =?iso-8859-1?q?Ren=E9?= <rene@example.com>\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n"
+        b"Subject: inner\r\nFrom: inner@example.com\r\n\r\nbody"
+    )
+    message_id, subject, sender = header_summary(raw)
+    parsed = parse_message(raw)
+    assert message_id == "<abc@example.com>" == parsed.message_id
+    assert subject == "Vous avez été invité" == parsed.subject
+    assert sender == "René <rene@example.com>"
+    assert header_summary("Subject: Grüße\n\n".encode()) == (None, "Grüße", None)
+    assert header_summary(b"Subject: caf\xe9\n\n") == (None, "café", None)
+    assert header_summary(b"From: a@b\r\n\r\nSubject: in the body") == (None, None, "a@b")
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00\xff", b"Subject: =?bogus?x?abc?=\r\n", b":" * 70000])
+def test_header_summary_never_raises(raw: bytes) -> None:
+    assert len(header_summary(raw)) == 3
 
 
 _MIME_PIECES = st.sampled_from(

@@ -219,3 +219,13 @@ def test_fast_visible_text_matches_html_to_text(fragments: list[str]) -> None:
         # entities per text run, so one split by a tag stays literal).
         views = {prefilter.squash(fast), prefilter.squash(html.unescape(fast))}
         assert prefilter.squash(html_to_text(markup)) in views
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(["quoted-printable", "base64", "7bit", "x-odd"]))
+def test_transfer_decoding_is_the_parsers(payload: bytes, encoding: str) -> None:
+    """The prefilter decodes a body exactly as the detector's ``get_payload(decode=True)``."""
+    part = EmailMessage()
+    part["Content-Transfer-Encoding"] = encoding
+    part.set_payload(payload.decode("ascii", "surrogateescape"))
+    assert prefilter._transfer_decoded(payload, encoding) == part.get_payload(decode=True)
