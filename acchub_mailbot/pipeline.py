@@ -98,20 +98,24 @@ def decide_bytes(
 
 
 def _already_reported(session: Session, row: ProcessedMessage, key: str | None) -> int | None:
-    """An earlier message of this mailbox with the same invitation, already decided."""
+    """An earlier message of this mailbox with the same invitation, already decided.
+
+    Looked up by Message-ID alone, one column at a time, so that the database uses that
+    column's index (with the mailbox in the query too, SQLite prefers the mailbox index and
+    reads every row of the mailbox); the few rows found are filtered here.
+    """
     if not key:
         return None
-    earlier = session.scalar(
-        select(ProcessedMessage.id)
-        .where(
-            ProcessedMessage.mailbox == row.mailbox,
-            ProcessedMessage.id != row.id,
-            ProcessedMessage.state.in_(("decided", "done")),
-            (ProcessedMessage.original_message_id == key) | (ProcessedMessage.message_id == key),
-        )
-        .limit(1)
-    )
-    return earlier
+    for column in (ProcessedMessage.original_message_id, ProcessedMessage.message_id):
+        found = session.execute(
+            select(ProcessedMessage.id, ProcessedMessage.mailbox, ProcessedMessage.state).where(
+                column == key
+            )
+        ).all()
+        for earlier, mailbox, state in sorted(found):
+            if earlier != row.id and mailbox == row.mailbox and state in ("decided", "done"):
+                return int(earlier)
+    return None
 
 
 def _event_payload(decision: Decision, row: ProcessedMessage) -> dict[str, Any]:

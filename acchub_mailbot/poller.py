@@ -20,8 +20,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import policy
-from email.parser import BytesHeaderParser
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +30,8 @@ from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.inbox import NETWORK_ERRORS, FetchedMessage, Inbox
 from acchub_mailbot.logs import quoted
-from acchub_mailbot.pipeline import MailboxRules, apply_message
+from acchub_mailbot.messages import header_summary
+from acchub_mailbot.pipeline import Applied, MailboxRules, apply_message
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.leases import Held, LeaseLost, fence
 from acchub_mailbot.store.models import MailboxState, ProcessedMessage, utcnow
@@ -106,18 +105,22 @@ def _row_for(
         )
     )
     if row is None:
-        row = ProcessedMessage(
-            mailbox=mailbox.name,
-            folder=mailbox.imap.folder,
-            uidvalidity=uidvalidity,
-            uid=uid,
-            state="seen",
-            attempts=0,
-            reasons={},
-        )
+        row = _new_row(mailbox, uidvalidity, uid)
         session.add(row)
         session.flush()
     return row
+
+
+def _new_row(mailbox: MailboxSettings, uidvalidity: int, uid: int) -> ProcessedMessage:
+    return ProcessedMessage(
+        mailbox=mailbox.name,
+        folder=mailbox.imap.folder,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        state="seen",
+        attempts=0,
+        reasons={},
+    )
 
 
 def _retry_uids(
@@ -217,22 +220,32 @@ def _process_one(
             state = _state(session, mailbox)
             state.last_uid = max(state.last_uid or 0, fetched.uid)
         failpoints.hit("after-commit")
-        report.count(applied.verdict)
-        if applied.created:
-            report.registered += 1
-        log.info(
-            "mailbox=%s uid=%d message_id=%s verdict=%s%s%s",
-            mailbox.name,
-            fetched.uid,
-            quoted(row.message_id),
-            applied.verdict,
-            f" client_id={applied.client_id}" if applied.client_id else "",
-            " duplicate" if applied.duplicate else "",
-        )
+        _report_handled(mailbox, fetched, row.message_id, applied, report)
     except LeaseLost:
         raise
     except Exception as exc:  # one bad message must never stop the poll
         _record_failure(sessions, settings, mailbox, uidvalidity, fetched, exc, report, fencing)
+
+
+def _report_handled(
+    mailbox: MailboxSettings,
+    fetched: FetchedMessage,
+    message_id: str | None,
+    applied: Applied,
+    report: PollReport,
+) -> None:
+    report.count(applied.verdict)
+    if applied.created:
+        report.registered += 1
+    log.info(
+        "mailbox=%s uid=%d message_id=%s verdict=%s%s%s",
+        mailbox.name,
+        fetched.uid,
+        quoted(message_id),
+        applied.verdict,
+        f" client_id={applied.client_id}" if applied.client_id else "",
+        " duplicate" if applied.duplicate else "",
+    )
 
 
 def _record_failure(
@@ -251,7 +264,7 @@ def _record_failure(
         fencing.check(session)
         row = _row_for(session, mailbox, uidvalidity, fetched.uid)
         if row.message_id is None:
-            row.message_id, row.subject, row.sender = _headers_only(fetched.raw)
+            row.message_id, row.subject, row.sender = header_summary(fetched.raw)
         row.attempts = (row.attempts or 0) + 1
         row.last_error = error
         state = _state(session, mailbox)
@@ -293,22 +306,9 @@ def _record_failure(
             )
 
 
-def _headers_only(raw: bytes) -> tuple[str | None, str | None, str | None]:
-    """Message-ID, subject and sender, read without the body: what a person needs to find a
-    message that could not be processed (and what moves it back out of quarantine)."""
-    try:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(raw[:65536])
-        return (
-            (str(headers.get("Message-ID") or "").strip()[:998] or None),
-            (str(headers.get("Subject") or "")[:2000] or None),
-            (str(headers.get("From") or "")[:320] or None),
-        )
-    except Exception:  # the headers themselves may be what is broken
-        return None, None, None
-
-
-#: Prefiltered messages recorded per transaction.
-PREFILTER_BATCH = 500
+#: Messages recorded per transaction (fewer when their fetched bytes reach BATCH_BYTES).
+BATCH_MESSAGES = 500
+BATCH_BYTES = 8 << 20
 #: Handled messages marked on the server per command.
 ACTION_BATCH = 500
 
@@ -323,60 +323,200 @@ def _record_prefiltered(
     """Record messages the prefilter ruled out as ``not_invitation``, many per transaction."""
     if not batch:
         return
-    now = utcnow()
-    done = mailbox.action.type == "none"
     with sessions.begin() as session:
         fencing.check(session)
-        existing = {
-            row.uid: row
-            for row in session.scalars(
-                select(ProcessedMessage).where(
-                    ProcessedMessage.mailbox == mailbox.name,
-                    ProcessedMessage.folder == mailbox.imap.folder,
-                    ProcessedMessage.uidvalidity == uidvalidity,
-                    ProcessedMessage.uid.in_([f.uid for f in batch]),
-                )
-            ).all()
-        }
-        new_rows = []
-        for fetched in batch:
-            message_id, subject, sender = _headers_only(fetched.raw)
-            values = {
-                "message_id": message_id,
-                "original_message_id": message_id,
-                "subject": subject,
-                "sender": sender,
-                "size": fetched.size,
-                "state": "done" if done else "decided",
-                "verdict": "not_invitation",
-                "handler": "prefilter",
-                "reasons": {"reasons": ["no Business Central marker anywhere (prefilter)"]},
-                "attempts": 0,
-                "last_error": None,
-                "next_attempt_at": None,
-                "action_done": done,
-                "updated_at": now,
-            }
-            row = existing.get(fetched.uid)
-            if row is not None:
-                if row.state not in ("decided", "done", "quarantined"):
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                continue
-            new_rows.append(
-                {
-                    "mailbox": mailbox.name,
-                    "folder": mailbox.imap.folder,
-                    "uidvalidity": uidvalidity,
-                    "uid": fetched.uid,
-                    "created_at": now,
-                    **values,
-                }
-            )
-        if new_rows:
-            session.execute(insert(ProcessedMessage), new_rows)
+        existing = _existing_rows(session, mailbox, uidvalidity, batch)
+        _add_prefiltered(session, mailbox, uidvalidity, batch, existing, utcnow())
         state = _state(session, mailbox)
         state.last_uid = max(state.last_uid or 0, max(f.uid for f in batch))
+
+
+def _existing_rows(
+    session: Session, mailbox: MailboxSettings, uidvalidity: int, batch: Sequence[FetchedMessage]
+) -> dict[int, ProcessedMessage]:
+    """The rows earlier polls left for these messages (failed or interrupted ones), by UID."""
+    return {
+        row.uid: row
+        for row in session.scalars(
+            select(ProcessedMessage).where(
+                ProcessedMessage.mailbox == mailbox.name,
+                ProcessedMessage.folder == mailbox.imap.folder,
+                ProcessedMessage.uidvalidity == uidvalidity,
+                ProcessedMessage.uid.in_([f.uid for f in batch]),
+            )
+        ).all()
+    }
+
+
+def _add_prefiltered(
+    session: Session,
+    mailbox: MailboxSettings,
+    uidvalidity: int,
+    batch: Sequence[FetchedMessage],
+    existing: dict[int, ProcessedMessage],
+    now: datetime,
+) -> None:
+    """Rows for prefiltered messages, inserted in one statement."""
+    done = mailbox.action.type == "none"
+    new_rows = []
+    for fetched in batch:
+        message_id, subject, sender = header_summary(fetched.raw)
+        values = {
+            "message_id": message_id,
+            "original_message_id": message_id,
+            "subject": subject,
+            "sender": sender,
+            "size": fetched.size,
+            "state": "done" if done else "decided",
+            "verdict": "not_invitation",
+            "handler": "prefilter",
+            "reasons": {"reasons": ["no Business Central marker anywhere (prefilter)"]},
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "action_done": done,
+            "updated_at": now,
+        }
+        row = existing.get(fetched.uid)
+        if row is not None:
+            if row.state not in ("decided", "done", "quarantined"):
+                for key, value in values.items():
+                    setattr(row, key, value)
+            continue
+        new_rows.append(
+            {
+                "mailbox": mailbox.name,
+                "folder": mailbox.imap.folder,
+                "uidvalidity": uidvalidity,
+                "uid": fetched.uid,
+                "created_at": now,
+                **values,
+            }
+        )
+    if new_rows:
+        # A Core executemany: the ORM's bulk path costs a third more per row here.
+        session.connection().execute(insert(ProcessedMessage), new_rows)
+
+
+@dataclass(frozen=True)
+class _Handled:
+    """A parsed message decided in a batch; logged and counted once the batch is committed."""
+
+    fetched: FetchedMessage
+    message_id: str | None
+    applied: Applied
+
+
+def _apply_batch(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    mailbox: MailboxSettings,
+    uidvalidity: int,
+    batch: Sequence[FetchedMessage],
+    handlers: Sequence[Handler] | None,
+    fencing: Fencing,
+) -> list[_Handled]:
+    """Decide and record a whole batch in one transaction; any message that raises rolls the
+    whole batch back (the caller then goes through it one message per transaction)."""
+    now = utcnow()
+    handled: list[_Handled] = []
+    rules = MailboxRules.of(settings, mailbox)
+    limits = settings.limits.to_limits()
+    with sessions.begin() as session:
+        fencing.check(session)
+        existing = _existing_rows(session, mailbox, uidvalidity, batch)
+        _add_prefiltered(
+            session, mailbox, uidvalidity, [f for f in batch if f.prefiltered], existing, now
+        )
+        for fetched in batch:
+            if fetched.prefiltered:
+                continue
+            row = existing.get(fetched.uid)
+            if row is None:
+                row = _new_row(mailbox, uidvalidity, fetched.uid)
+                session.add(row)
+                session.flush()
+            elif row.state in ("decided", "done", "quarantined"):
+                continue
+            applied = apply_message(
+                session,
+                row,
+                fetched.raw,
+                live_check=settings.verification.live_check,
+                now=now,
+                handlers=handlers,
+                rules=rules,
+                limits=limits,
+            )
+            handled.append(_Handled(fetched, row.message_id, applied))
+        state = _state(session, mailbox)
+        state.last_uid = max(state.last_uid or 0, max(f.uid for f in batch))
+    return handled
+
+
+def _process_batch(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    mailbox: MailboxSettings,
+    uidvalidity: int,
+    batch: Sequence[FetchedMessage],
+    report: PollReport,
+    handlers: Sequence[Handler] | None,
+    fencing: Fencing,
+) -> None:
+    """Record a batch of fetched messages, in UID order, normally in one transaction.
+
+    A transaction per message costs more than deciding most messages, so a batch is committed
+    together; if any message in it raises, the batch is rolled back and redone one message per
+    transaction, so that only that message is counted as failed (and retried or quarantined).
+    """
+    if not batch:
+        return
+    try:
+        handled = _apply_batch(sessions, settings, mailbox, uidvalidity, batch, handlers, fencing)
+    except LeaseLost:
+        raise
+    except Exception as exc:  # redone message by message, which isolates the culprit
+        log.info(
+            "mailbox=%s a message among UIDs %d-%d failed (%s): recording them one at a time",
+            mailbox.name,
+            batch[0].uid,
+            batch[-1].uid,
+            type(exc).__name__,
+        )
+        _process_sequentially(
+            sessions, settings, mailbox, uidvalidity, batch, report, handlers, fencing
+        )
+        return
+    report.count_many("not_invitation", sum(1 for f in batch if f.prefiltered))
+    for item in handled:
+        failpoints.hit("after-commit")
+        _report_handled(mailbox, item.fetched, item.message_id, item.applied, report)
+
+
+def _process_sequentially(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    mailbox: MailboxSettings,
+    uidvalidity: int,
+    batch: Sequence[FetchedMessage],
+    report: PollReport,
+    handlers: Sequence[Handler] | None,
+    fencing: Fencing,
+) -> None:
+    """One transaction per parsed message, prefiltered runs in between recorded together."""
+    skipped: list[FetchedMessage] = []
+    for fetched in batch:
+        if fetched.prefiltered:
+            skipped.append(fetched)
+            continue
+        # Earlier UIDs are committed first, so the last UID never runs ahead of them.
+        _record_prefiltered(sessions, mailbox, uidvalidity, skipped, fencing)
+        report.count_many("not_invitation", len(skipped))
+        skipped = []
+        _process_one(sessions, settings, mailbox, uidvalidity, fetched, report, handlers, fencing)
+    _record_prefiltered(sessions, mailbox, uidvalidity, skipped, fencing)
+    report.count_many("not_invitation", len(skipped))
 
 
 def _carry_out_actions(
@@ -529,7 +669,8 @@ def poll_mailbox(
             # A custom handler set may look at anything, so only the shipped one is prefiltered;
             # confirmations answer every forward, so their mailboxes parse everything.
             prefilter = handlers is None and not mailbox.confirm.enabled
-            skipped: list[FetchedMessage] = []
+            batch: list[FetchedMessage] = []
+            batch_bytes = 0
             for fetched in inbox.fetch(
                 todo, limits=settings.limits.to_limits(), prefilter=prefilter
             ):
@@ -537,29 +678,17 @@ def poll_mailbox(
                     break  # shutting down: the rest is picked up by the next start
                 report.fetched += 1
                 failpoints.hit("fetched")
-                if fetched.prefiltered:
-                    skipped.append(fetched)
-                    if len(skipped) >= PREFILTER_BATCH:
-                        _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
-                        report.count_many("not_invitation", len(skipped))
-                        skipped = []
-                    continue
-                # Earlier UIDs are committed first, so the last UID never runs ahead of them.
-                _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
-                report.count_many("not_invitation", len(skipped))
-                skipped = []
-                _process_one(
-                    sessions,
-                    settings,
-                    mailbox,
-                    status.uidvalidity,
-                    fetched,
-                    report,
-                    handlers,
-                    fencing,
-                )
-            _record_prefiltered(sessions, mailbox, status.uidvalidity, skipped, fencing)
-            report.count_many("not_invitation", len(skipped))
+                batch.append(fetched)
+                batch_bytes += len(fetched.raw)
+                if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                    _process_batch(
+                        sessions, settings, mailbox, status.uidvalidity, batch, report,
+                        handlers, fencing,
+                    )  # fmt: skip
+                    batch, batch_bytes = [], 0
+            _process_batch(
+                sessions, settings, mailbox, status.uidvalidity, batch, report, handlers, fencing
+            )
             _carry_out_actions(sessions, inbox, mailbox, status.uidvalidity, report, fencing)
     except MailboxUnavailable as exc:
         record_poll_error(sessions, mailbox, str(exc))

@@ -21,7 +21,7 @@ from acchub_mailbot.handlers import DEFAULT_HANDLERS
 from acchub_mailbot.handlers.base import Decision
 from acchub_mailbot.messages import Message
 from acchub_mailbot.store.database import make_engine, session_factory
-from acchub_mailbot.store.models import Client, ProcessedMessage
+from acchub_mailbot.store.models import Client, Event, ProcessedMessage
 from tests import mailfactory, support
 from tests.servers.dovecot import DovecotServer, ImapAccount
 from tests.servers.smtp import SmtpServer
@@ -89,10 +89,16 @@ class Poison:
 def test_poison_message_is_quarantined_and_can_be_retried(
     tmp_path: Path, imap_account: ImapAccount, smtp_server: SmtpServer, database_url: str
 ) -> None:
-    """A message that keeps failing ends in the quarantine folder; the others flow on."""
+    """A message that keeps failing ends in the quarantine folder; the others flow on.
+
+    The poison message shares its batch (one transaction) with an invitation and ordinary mail:
+    the batch is rolled back and redone message by message, so the invitation is registered
+    and reported exactly once."""
     accounts = {"invites": imap_account}
+    imap_account.append(mailfactory.ordinary("note before", message_id="<before@x>"))
     imap_account.append(mailfactory.ordinary("POISON: breaks things", message_id="<poison@x>"))
     imap_account.append(mailfactory.invitation(tenant="tenant001.onmicrosoft.com"))
+    imap_account.append(mailfactory.ordinary("note after", message_id="<after@x>"))
     config = support.write_config(
         tmp_path / "config.yaml",
         accounts=accounts,
@@ -110,10 +116,17 @@ def test_poison_message_is_quarantined_and_can_be_retried(
     finally:
         app.close()
     assert client_urls(database_url) == [tenant_url(1)]
-    assert message_states(database_url).get("quarantined") == 1
+    assert message_states(database_url) == {"quarantined": 1, "done": 3}
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            kinds = session.scalars(select(Event.kind).order_by(Event.id)).all()
+    finally:
+        engine.dispose()
+    assert kinds == ["registered", "quarantined"]
     # Moved out of the inbox (never deleted) into the quarantine folder.
     assert len(flags_in(imap_account, "acchub-quarantine")) == 1
-    assert len(flags_in(imap_account)) == 1
+    assert len(flags_in(imap_account)) == 3
 
     listed = json.loads(support.cli(config, "failed", "list", "--json", accounts=accounts).stdout)
     assert [item["message_id"] for item in listed] == ["<poison@x>"]
@@ -123,7 +136,7 @@ def test_poison_message_is_quarantined_and_can_be_retried(
     result = support.cli(config, "run", "--once", accounts=accounts)
     assert "invites: 1 new message(s)" in result.stdout
     assert flags_in(imap_account, "acchub-quarantine") == []
-    assert len(flags_in(imap_account)) == 2
+    assert len(flags_in(imap_account)) == 4
     assert (
         json.loads(support.cli(config, "failed", "list", "--json", accounts=accounts).stdout) == []
     )
