@@ -30,6 +30,7 @@ from acchub_mailbot.poller import (
     touch_success,
 )
 from acchub_mailbot.reporting import deliver_confirmations, deliver_pending, prepare_digest
+from acchub_mailbot.sifting import Sifter
 from acchub_mailbot.store import firm, leases, registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.events import add_event
@@ -66,6 +67,7 @@ class App:
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
     _next_work: dict[str, datetime | None] = field(default_factory=dict)
     _renewed: dict[str, float] = field(default_factory=dict)
+    _sifter: Sifter | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -79,6 +81,14 @@ class App:
         if self._checker is None:
             self._checker = LiveChecker(live_check_settings(self.settings))
         return self._checker
+
+    @property
+    def sifter(self) -> Sifter:
+        """Runs the prefilter of big fetches in worker processes (``poll.prefilter_workers``)."""
+        with self._lock:
+            if self._sifter is None:
+                self._sifter = Sifter(self.settings.poll.workers)
+            return self._sifter
 
     def close(self) -> None:
         """Release this process's leases so other instances take over at once."""
@@ -95,6 +105,8 @@ class App:
             self._drop_connection(name)
         if self._checker is not None:
             self._checker.close()
+        if self._sifter is not None:
+            self._sifter.close()
         bind = self.sessions.kw.get("bind")
         if bind is not None:
             bind.dispose()
@@ -246,6 +258,7 @@ class App:
                 fencing=Fencing(claim, self.lease_ttl),
                 handlers=self.handlers,
                 inbox=inbox,
+                sifter=self.sifter,
             )
             # Read after the poll: mail that arrived during it makes the next check differ.
             recorded = False

@@ -314,6 +314,15 @@ class PollSettings(_Model):
     lease_seconds: Annotated[int, Field(ge=5, le=86400)] | None = None
     idle: bool = False
     idle_watchdog_seconds: Annotated[float, Field(ge=5, le=1740)] = 120.0
+    prefilter_workers: Annotated[int, Field(ge=0, le=64)] | None = None
+
+    @property
+    def workers(self) -> int:
+        """Prefilter worker processes (default: one when there is a second CPU)."""
+        if self.prefilter_workers is not None:
+            return self.prefilter_workers
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return 1 if (cpus or 1) > 1 else 0
 
     @property
     def lease_ttl(self) -> int:

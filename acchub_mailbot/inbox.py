@@ -31,7 +31,7 @@ from acchub_mailbot.oauth import (
     TokenStore,
     xoauth2_login,
 )
-from acchub_mailbot.prefilter import sections_could_be_invitation
+from acchub_mailbot.sifting import INLINE, Pending, Sifted, Sifter, Summary
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,25 @@ class FetchedMessage:
     size: int
     flags: tuple[str, ...]
     prefiltered: bool = False
+    #: Message-ID, subject and sender of a prefiltered message, when the prefilter read them.
+    summary: Summary | None = None
 
 
-#: UIDs per metadata FETCH (Dovecot refuses commands over 64 kB, ~12,000 UIDs).
-META_CHUNK = 2000
+#: UIDs per metadata FETCH (Dovecot refuses commands over 64 kB, ~12,000 UIDs); also what is
+#: held in memory at a time (two chunks while the next one is fetched).
+META_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk of UIDs as fetched: metadata, plans, and the sections of planned messages."""
+
+    uids: Sequence[int]
+    meta: dict[int, dict[bytes, Any]]
+    plans: dict[int, bodyparts.Plan]
+    sections: dict[int, dict[str, bytes]]
+
+
 #: Messages per FETCH of body sections.
 SECTION_CHUNK = 500
 
@@ -219,39 +234,67 @@ class Inbox:
         return present
 
     def fetch(
-        self, uids: Sequence[int], *, limits: Limits | None = None, prefilter: bool = True
+        self,
+        uids: Sequence[int],
+        *,
+        limits: Limits | None = None,
+        prefilter: bool = True,
+        sifter: Sifter = INLINE,
     ) -> Iterator[FetchedMessage]:
         """Fetch only what decides, without setting ``\\Seen``.
 
-        One batched ``FETCH (BODYSTRUCTURE RFC822.SIZE FLAGS)``, then the header and text
-        sections of each message (never attachment bodies), grouped by identical section lists.
-        With ``prefilter`` a message that cannot be an invitation comes back as its headers only.
+        Per chunk of UIDs, one ``FETCH (BODYSTRUCTURE RFC822.SIZE FLAGS)``, then the header and
+        text sections of each message (never attachment bodies), grouped by identical section
+        lists. With ``prefilter`` a message that cannot be an invitation comes back as its
+        headers only; ``sifter`` decides that, for big chunks in a worker process while the
+        next chunk is fetched (so a chunk is yielded once the next one has been fetched).
         Structures that cannot be planned are fetched whole, up to ``max_message_bytes``.
         """
         limits = limits or Limits()
-        for chunk in _chunks(list(uids), META_CHUNK):
-            meta = self._fetch(chunk, ["BODYSTRUCTURE", "RFC822.SIZE", "FLAGS"])
-            plans = {uid: _plan(meta[uid].get(b"BODYSTRUCTURE")) for uid in chunk if uid in meta}
-            groups: dict[tuple[str, ...], list[int]] = {}
-            for uid, planned in plans.items():
-                if not planned.whole:
-                    groups.setdefault(planned.sections, []).append(uid)
-            sections: dict[int, dict[str, bytes]] = {}
-            for wanted, members in groups.items():
-                items = bodyparts.fetch_items(wanted)
-                for part in _chunks(members, SECTION_CHUNK):
-                    response = self._fetch(part, items)
-                    for uid, fields in response.items():
-                        sections[int(uid)] = {
-                            s: bytes(fields.get(bodyparts.response_key(s)) or b"") for s in wanted
-                        }
-            for uid in chunk:
-                data = meta.get(uid)
-                if data is None:
-                    continue  # expunged by someone else meanwhile
-                message = self._one(uid, plans[uid], sections.get(uid), data, limits, prefilter)
-                if message is not None:
-                    yield message
+        pending: tuple[_Chunk, Pending | None] | None = None
+        for uid_chunk in _chunks(list(uids), META_CHUNK):
+            fetched = self._fetch_chunk(uid_chunk)
+            sifted = None
+            if prefilter:
+                planned = {uid: (fetched.plans[uid], s) for uid, s in fetched.sections.items()}
+                sifted = sifter.start(planned, limits)
+            if pending is not None:
+                yield from self._finish(*pending, limits)
+            pending = (fetched, sifted)
+        if pending is not None:
+            yield from self._finish(*pending, limits)
+
+    def _fetch_chunk(self, uids: Sequence[int]) -> _Chunk:
+        meta = self._fetch(uids, ["BODYSTRUCTURE", "RFC822.SIZE", "FLAGS"])
+        plans = {uid: _plan(meta[uid].get(b"BODYSTRUCTURE")) for uid in uids if uid in meta}
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for uid, planned in plans.items():
+            if not planned.whole:
+                groups.setdefault(planned.sections, []).append(uid)
+        sections: dict[int, dict[str, bytes]] = {}
+        for wanted, members in groups.items():
+            items = bodyparts.fetch_items(wanted)
+            keys = [(s, bodyparts.response_key(s)) for s in wanted]
+            for part in _chunks(members, SECTION_CHUNK):
+                response = self._fetch(part, items)
+                for uid, fields in response.items():
+                    if int(uid) in plans:
+                        sections[int(uid)] = {s: bytes(fields.get(k) or b"") for s, k in keys}
+        return _Chunk(uids, meta, plans, sections)
+
+    def _finish(
+        self, chunk: _Chunk, sifted: Pending | None, limits: Limits
+    ) -> Iterator[FetchedMessage]:
+        answer = sifted.result() if sifted is not None else None
+        for uid in chunk.uids:
+            data = chunk.meta.get(uid)
+            if data is None:
+                continue  # expunged by someone else meanwhile
+            message = self._one(
+                uid, chunk.plans[uid], chunk.sections.get(uid), data, limits, answer
+            )
+            if message is not None:
+                yield message
 
     def _fetch(self, uids: Sequence[int], items: Sequence[str]) -> dict[int, dict[bytes, Any]]:
         """``UID FETCH`` read by :mod:`acchub_mailbot.fetchparse`, several times faster than
@@ -275,16 +318,19 @@ class Inbox:
         sections: dict[str, bytes] | None,
         data: dict[bytes, Any],
         limits: Limits,
-        prefilter: bool,
+        sifted: Sifted | None,
     ) -> FetchedMessage | None:
+        """``sifted`` is the prefilter's answer for the chunk (``None``: no prefilter)."""
         size = int(data.get(b"RFC822.SIZE", 0))
         flags = tuple(
             f.decode("ascii", "replace") if isinstance(f, bytes) else str(f)
             for f in data.get(b"FLAGS", ())
         )
         if not planned.whole and sections is not None:
-            if prefilter and not sections_could_be_invitation(planned, sections, limits):
-                return FetchedMessage(uid, sections.get("HEADER", b""), size, flags, True)
+            if sifted is not None and uid not in sifted.kept:
+                header = sections.get("HEADER", b"")
+                summary = sifted.summaries.get(uid)
+                return FetchedMessage(uid, header, size, flags, True, summary)
             with contextlib.suppress(bodyparts.Unplannable):
                 return FetchedMessage(uid, bodyparts.reassemble(planned, sections), size, flags)
         # Fetched whole, but never more than the limit: the parser copes with a cut message.

@@ -32,6 +32,7 @@ from acchub_mailbot.inbox import NETWORK_ERRORS, FetchedMessage, Inbox
 from acchub_mailbot.logs import quoted
 from acchub_mailbot.messages import header_summary
 from acchub_mailbot.pipeline import Applied, MailboxRules, apply_message
+from acchub_mailbot.sifting import INLINE, Sifter
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.leases import Held, LeaseLost, fence
 from acchub_mailbot.store.models import MailboxState, ProcessedMessage, utcnow
@@ -360,7 +361,7 @@ def _add_prefiltered(
     done = mailbox.action.type == "none"
     new_rows = []
     for fetched in batch:
-        message_id, subject, sender = header_summary(fetched.raw)
+        message_id, subject, sender = fetched.summary or header_summary(fetched.raw)
         values = {
             "message_id": message_id,
             "original_message_id": message_id,
@@ -623,11 +624,12 @@ def poll_mailbox(
     stop: threading.Event | None = None,
     fencing: Fencing = NO_FENCING,
     inbox: Inbox | None = None,
+    sifter: Sifter = INLINE,
 ) -> PollReport:
     """One idempotent poll of one mailbox. Raises :class:`MailboxUnavailable` on IMAP faults.
 
     ``inbox`` is a connection kept open by the caller (left open); without it the poll opens
-    and closes its own.
+    and closes its own. ``sifter`` runs the prefilter (in a worker process for big fetches).
     """
     started = time.monotonic()
     report = PollReport(mailbox.name)
@@ -672,7 +674,7 @@ def poll_mailbox(
             batch: list[FetchedMessage] = []
             batch_bytes = 0
             for fetched in inbox.fetch(
-                todo, limits=settings.limits.to_limits(), prefilter=prefilter
+                todo, limits=settings.limits.to_limits(), prefilter=prefilter, sifter=sifter
             ):
                 if stop is not None and stop.is_set():
                     break  # shutting down: the rest is picked up by the next start

@@ -1,5 +1,6 @@
 """The planned fetch against a real Dovecot: the fast FETCH reader reads what imapclient reads,
-and a message fetched as its header and text sections is decided as the whole message is.
+a message fetched as its header and text sections is decided as the whole message is, and a
+prefilter worker process changes nothing but where the work is done.
 
 Every corpus email is used, plus messages whose BODYSTRUCTURE Dovecot sends with literals and
 quotes (8-bit and quoted parameter values), a 2 MB attachment and a forward as attachment.
@@ -16,11 +17,14 @@ import pytest
 from imapclient.response_parser import parse_fetch_response
 
 from acchub_mailbot import bodyparts
+from acchub_mailbot import inbox as inbox_module
 from acchub_mailbot.config import ImapSettings, parse_settings
 from acchub_mailbot.fetchparse import parse_fetch
 from acchub_mailbot.inbox import Inbox
+from acchub_mailbot.messages import header_summary
 from acchub_mailbot.pipeline import decide_bytes
 from acchub_mailbot.prefilter import message_could_be_invitation
+from acchub_mailbot.sifting import Sifter
 from tests.mailfactory import invitation
 from tests.servers.dovecot import ImapAccount
 
@@ -163,3 +167,25 @@ def test_planned_fetch_decides_like_the_whole_message(inbox: Inbox, seeded: list
     assert kept >= len(uids) // 2
     big = next(uid for uid in uids if planned[uid].size > 2_000_000)
     assert len(planned[big].raw) < 10_000  # the attachment body was never fetched
+
+
+def test_a_prefilter_worker_fetches_what_the_polling_thread_fetches(
+    inbox: Inbox, seeded: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sifted in a worker process, chunk after chunk (small chunks, so that several are in
+    flight), the fetch yields exactly what sifting in the calling thread yields."""
+    monkeypatch.setattr(inbox_module, "META_CHUNK", 16)
+    uids = inbox.uids_after(0)
+    inline = list(inbox.fetch(uids, prefilter=True))
+    sifter = Sifter(1, min_pooled=1)
+    try:
+        pooled = list(inbox.fetch(uids, prefilter=True, sifter=sifter))
+        assert sifter._started and sifter._started[0].alive  # the worker did the sifting
+    finally:
+        sifter.close()
+    assert [m.uid for m in pooled] == [m.uid for m in inline] == sorted(uids)
+    assert pooled == inline
+    assert any(m.prefiltered for m in pooled) and not all(m.prefiltered for m in pooled)
+    for message in pooled:
+        if message.prefiltered:
+            assert message.summary == header_summary(message.raw)
