@@ -83,6 +83,8 @@ class Fencing:
 
 
 NO_FENCING = Fencing(None, timedelta(0))
+#: States of a message that is finished with: never decided again.
+FINAL_STATES = ("decided", "done", "quarantined")
 
 
 def _state(session: Session, mailbox: MailboxSettings) -> MailboxState:
@@ -110,6 +112,13 @@ def _row_for(
         session.add(row)
         session.flush()
     return row
+
+
+def _advance_last_uid(session: Session, mailbox: MailboxSettings, uid: int) -> None:
+    """Move the mailbox's high-water mark up to ``uid`` (never down), in the caller's
+    transaction."""
+    state = _state(session, mailbox)
+    state.last_uid = max(state.last_uid or 0, uid)
 
 
 def _new_row(mailbox: MailboxSettings, uidvalidity: int, uid: int) -> ProcessedMessage:
@@ -206,7 +215,7 @@ def _process_one(
         with sessions.begin() as session:
             fencing.check(session)
             row = _row_for(session, mailbox, uidvalidity, fetched.uid)
-            if row.state in ("decided", "done", "quarantined"):
+            if row.state in FINAL_STATES:
                 return
             applied = apply_message(
                 session,
@@ -218,8 +227,7 @@ def _process_one(
                 rules=MailboxRules.of(settings, mailbox),
                 limits=settings.limits.to_limits(),
             )
-            state = _state(session, mailbox)
-            state.last_uid = max(state.last_uid or 0, fetched.uid)
+            _advance_last_uid(session, mailbox, fetched.uid)
         failpoints.hit("after-commit")
         _report_handled(mailbox, fetched, row.message_id, applied, report)
     except LeaseLost:
@@ -268,8 +276,7 @@ def _record_failure(
             row.message_id, row.subject, row.sender = header_summary(fetched.raw)
         row.attempts = (row.attempts or 0) + 1
         row.last_error = error
-        state = _state(session, mailbox)
-        state.last_uid = max(state.last_uid or 0, fetched.uid)
+        _advance_last_uid(session, mailbox, fetched.uid)
         if row.attempts >= settings.poll.max_attempts:
             row.state = "quarantined"
             row.next_attempt_at = None
@@ -328,8 +335,7 @@ def _record_prefiltered(
         fencing.check(session)
         existing = _existing_rows(session, mailbox, uidvalidity, batch)
         _add_prefiltered(session, mailbox, uidvalidity, batch, existing, utcnow())
-        state = _state(session, mailbox)
-        state.last_uid = max(state.last_uid or 0, max(f.uid for f in batch))
+        _advance_last_uid(session, mailbox, max(f.uid for f in batch))
 
 
 def _existing_rows(
@@ -380,7 +386,7 @@ def _add_prefiltered(
         }
         row = existing.get(fetched.uid)
         if row is not None:
-            if row.state not in ("decided", "done", "quarantined"):
+            if row.state not in FINAL_STATES:
                 for key, value in values.items():
                     setattr(row, key, value)
             continue
@@ -437,7 +443,7 @@ def _apply_batch(
                 row = _new_row(mailbox, uidvalidity, fetched.uid)
                 session.add(row)
                 session.flush()
-            elif row.state in ("decided", "done", "quarantined"):
+            elif row.state in FINAL_STATES:
                 continue
             applied = apply_message(
                 session,
@@ -450,8 +456,7 @@ def _apply_batch(
                 limits=limits,
             )
             handled.append(_Handled(fetched, row.message_id, applied))
-        state = _state(session, mailbox)
-        state.last_uid = max(state.last_uid or 0, max(f.uid for f in batch))
+        _advance_last_uid(session, mailbox, max(f.uid for f in batch))
     return handled
 
 

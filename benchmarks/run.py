@@ -49,21 +49,29 @@ OPEN_APPS: list[Any] = []
 PUSH_REPEATS = 20
 
 
+def _vmhwm_mb(status: str) -> float | None:
+    """The ``VmHWM`` (peak RSS) line of a ``/proc/<pid>/status`` text, in MB."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return None
+
+
 def _peak_rss_mb() -> float:
     """This process's peak RSS. ``ru_maxrss`` survives exec on Linux (a child would report the
     parent's peak), so the per-address-space ``VmHWM`` is read instead where it exists."""
     try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
+        peak = _vmhwm_mb(Path("/proc/self/status").read_text(encoding="ascii"))
     except OSError:
-        pass
+        peak = None
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _children_peak_rss_mb() -> float:
-    """The summed peak RSS of this process's living children (the prefilter worker and
-    multiprocessing's resource tracker), read before they exit."""
+    """The summed peak RSS of this process's living children (the prefilter worker), read
+    before they exit."""
     total = 0.0
     me = os.getpid()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -74,9 +82,7 @@ def _children_peak_rss_mb() -> float:
             status = (stat.parent / "status").read_text(encoding="ascii", errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024.0
+        total += _vmhwm_mb(status) or 0.0
     return total
 
 
