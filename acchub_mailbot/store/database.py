@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Key of the PostgreSQL advisory lock that serialises schema migrations ("acch").
+MIGRATION_LOCK_KEY = 0x61636368
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,10 +54,45 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
+def sqlite_path(engine: Engine) -> Path | None:
+    """The database file of a file-backed SQLite engine; None for in-memory and servers."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    return Path(database) if database and database != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.migrate.lock`` while migrating.
+
+    A file of its own, because closing any descriptor of the database file itself would drop
+    SQLite's own POSIX locks held by this process.
+    """
+    path = sqlite_path(engine)
+    if path is None:
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to run on every start."""
+    """Bring the schema to the newest revision; safe to run on every start.
+
+    Instances that start together migrate one after the other: the first upgrades, the others
+    then find the schema at head. Without the lock, concurrent CREATE TABLEs on a fresh
+    PostgreSQL database fail with a unique violation in the catalogue and the instance exits.
+    """
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with _sqlite_migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Released at commit; statements after it see what the previous holder committed.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from sqlalchemy import func, select
@@ -30,7 +31,14 @@ INSTANCES = 3
 LEASE_SECONDS = 6
 
 
-def snapshot(database_url: str) -> dict[str, object]:
+class Snapshot(TypedDict):
+    clients: list[str]
+    registered_events: int
+    holders: dict[str, str]  # mailbox -> instance, live leases only
+    rows: int
+
+
+def snapshot(database_url: str) -> Snapshot:
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
@@ -39,13 +47,14 @@ def snapshot(database_url: str) -> dict[str, object]:
                 "clients": list(session.scalars(select(Client.client_url)).all()),
                 "registered_events": session.scalar(
                     select(func.count()).select_from(Event).where(Event.kind == "registered")
-                ),
+                )
+                or 0,
                 "holders": {
                     lease.mailbox: lease.holder
                     for lease in session.scalars(select(Lease)).all()
                     if lease.expires_at > now
                 },
-                "rows": session.scalar(select(func.count()).select_from(ProcessedMessage)),
+                "rows": session.scalar(select(func.count()).select_from(ProcessedMessage)) or 0,
             }
     except DBAPIError:
         return {"clients": [], "registered_events": 0, "holders": {}, "rows": 0}
@@ -103,16 +112,25 @@ def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
     )
 
     # Let the instances settle their shares (an early starter hands mailboxes over).
+    last_counts: Counter[str] = Counter()
+
     def balanced() -> bool:
-        counts = Counter(snapshot(database_url)["holders"].values())  # type: ignore[attr-defined]
+        exited = [p.pid for p in services if p.poll() is not None]
+        assert not exited, f"instances {exited} exited; their logs follow"
+        counts = Counter(snapshot(database_url)["holders"].values())
+        last_counts.clear()
+        last_counts.update(counts)
         return len(counts) == INSTANCES and max(counts.values()) <= -(-MAILBOXES // INSTANCES)
 
-    support.wait_until(balanced, 60, "mailboxes spread over all three instances")
+    try:
+        support.wait_until(balanced, 60, "mailboxes spread over all three instances")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; leases held per instance: {dict(last_counts)}") from None
     state = snapshot(database_url)
-    holders: dict[str, str] = state["holders"]  # type: ignore[assignment]
+    holders = state["holders"]
     per_instance = Counter(holders.values())
     assert max(per_instance.values()) <= -(-MAILBOXES // INSTANCES)
-    assert len(state["clients"]) == 2 * MAILBOXES  # type: ignore[arg-type]
+    assert len(state["clients"]) == 2 * MAILBOXES
     assert state["registered_events"] == 2 * MAILBOXES  # each reported once
     assert state["rows"] == 5 * MAILBOXES  # one row per message: nothing processed twice
 
@@ -129,16 +147,16 @@ def test_three_instances_share_ten_mailboxes_and_survive_a_kill(
         accounts[name].append(mailfactory.invitation(tenant=f"t{tenant:03d}.onmicrosoft.com"))
     expected = 2 * MAILBOXES + len(orphaned)
     support.wait_until(
-        lambda: len(snapshot(database_url)["clients"]) == expected,  # type: ignore[arg-type]
+        lambda: len(snapshot(database_url)["clients"]) == expected,
         LEASE_SECONDS + 30,
         "the killed instance's mailboxes taken over",
     )
     assert time.monotonic() - killed_at < LEASE_SECONDS + 30
     state = snapshot(database_url)
-    holders = state["holders"]  # type: ignore[assignment]
+    holders = state["holders"]
     assert victim_holder not in holders.values()
     assert state["registered_events"] == expected
-    assert len(set(state["clients"])) == expected  # type: ignore[arg-type]
+    assert len(set(state["clients"])) == expected
     for process in services:
         if process is not victim:
             process.send_signal(signal.SIGTERM)
