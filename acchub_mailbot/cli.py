@@ -65,11 +65,34 @@ def _load(config_path: Path | None) -> Settings:
     return settings
 
 
+def _database_problem(url: str, exc: Exception) -> str:
+    """One readable line for a database that cannot be opened, with the password hidden."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        shown = "(database.url)"
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    return (
+        f"cannot open the database {shown}: {reason}\n"
+        "Check database.url in the config and that the database server is running and "
+        "reachable; the schema is created or upgraded on start."
+    )
+
+
 def _open_app(config_path: Path | None) -> Any:
+    from sqlalchemy.exc import DBAPIError
+
     from acchub_mailbot.app import App
 
     settings = _load(config_path)
-    app = App.open(settings)
+    try:
+        app = App.open(settings)
+    except (DBAPIError, OSError) as exc:  # OSError: a SQLite folder that cannot be created
+        raise click.ClickException(_database_problem(settings.database.url, exc)) from None
     # Commands close the app themselves, but one that fails half-way (unknown client, refused
     # edit) must not leave pooled database connections open. Disposing the engine again after
     # a close is harmless, unlike a second App.close(), which writes to the database.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -531,3 +532,39 @@ def test_clients_commands_refuse_a_bad_config_with_exit_2(
     bad.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = cli("clients", "list", config=bad, code=2)
     assert "verification.live_chek: unknown key" in result.stderr
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [("clients", "list"), ("run", "--once"), ("status",)])
+def test_a_database_that_cannot_be_reached_is_one_clear_line_without_the_password(
+    cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Nothing listens on the port: the error names the URL (password hidden) and the fix, and
+    no traceback reaches the operator."""
+    data = config_data(f"postgresql://acchub:db-secret@127.0.0.1:{_unused_port()}/acchub", tmp_path)
+    path = tmp_path / "unreachable.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    path.chmod(0o600)
+    result = cli(*command, config=path, code=1)
+    assert "cannot open the database postgresql://acchub:***@127.0.0.1:" in result.stderr
+    assert "Connection refused" in result.stderr
+    assert "Check database.url" in result.stderr
+    assert "db-secret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_sqlite_folder_that_cannot_be_created_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database folder should be", encoding="utf-8")
+    data = config_data(f"sqlite:///{blocker}/acchub.db", tmp_path)
+    path = tmp_path / "blocked.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    path.chmod(0o600)
+    result = cli("clients", "list", config=path, code=1)
+    assert f"cannot open the database sqlite:///{blocker}/acchub.db" in result.stderr
+    assert "File exists" in result.stderr
