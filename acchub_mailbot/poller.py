@@ -689,9 +689,15 @@ def poll_mailbox(
                 batch_bytes += len(fetched.raw)
                 if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
                     _process_batch(
-                        sessions, settings, mailbox, status.uidvalidity, batch, report,
-                        handlers, fencing,
-                    )  # fmt: skip
+                        sessions,
+                        settings,
+                        mailbox,
+                        status.uidvalidity,
+                        batch,
+                        report,
+                        handlers,
+                        fencing,
+                    )
                     batch, batch_bytes = [], 0
             _process_batch(
                 sessions, settings, mailbox, status.uidvalidity, batch, report, handlers, fencing
