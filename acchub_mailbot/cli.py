@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from acchub_mailbot import __version__
+from acchub_mailbot import __version__, paths
 from acchub_mailbot.config import CONFIG_ENV, Settings, insecure_permission_warning, load_settings
 from acchub_mailbot.errors import ConfigError
 from acchub_mailbot.logs import escape_controls, setup_logging
@@ -873,10 +873,7 @@ def init_config(path: Path) -> None:
     """Write a commented starter config (a copy of config.example.yaml)."""
     if path.exists():
         raise click.ClickException(f"{path} exists; not overwriting it")
-    source = Path(__file__).resolve().parent / "config.example.yaml"
-    if not source.exists():
-        source = Path(__file__).resolve().parents[1] / "config.example.yaml"
-    shutil.copyfile(source, path)
+    shutil.copyfile(paths.example_config(), path)
     path.chmod(0o600)
     click.echo(f"wrote {path}; edit it, then run: acchub-mailbot check-config -c {path}")
 

@@ -28,9 +28,9 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
+from acchub_mailbot import paths
 from acchub_mailbot.bodyparts import Plan
 from acchub_mailbot.limits import Limits
 from acchub_mailbot.messages import header_summary
@@ -117,7 +117,7 @@ class _Worker:
     """One worker process and the thread that reads its answers."""
 
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(paths.PACKAGE_PARENT)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
         self.process = subprocess.Popen(

@@ -30,7 +30,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
-import acchub_mailbot
+from acchub_mailbot import paths
 from acchub_mailbot.digest import (
     DigestContent,
     RenderedDigest,
@@ -41,7 +41,7 @@ from acchub_mailbot.digest import (
 
 SOURCE_LANGUAGE = "en"
 DOMAIN = "messages"
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = paths.LOCALE_DIR
 
 SUBJECT_TEMPLATE = "digest.subject.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -51,10 +51,7 @@ DIGEST_TEMPLATES = (SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE)
 
 def shipped_templates_dir() -> Path:
     """The packaged templates when installed from a wheel, else the checkout's ``templates/``."""
-    installed = Path(acchub_mailbot.__file__).resolve().parent / "templates"
-    if installed.is_dir():
-        return installed
-    return Path(__file__).resolve().parents[1] / "templates"
+    return paths.templates_dir()
 
 
 def _po_file(language: str) -> Path:

@@ -13,7 +13,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+from acchub_mailbot import paths
+
+MIGRATIONS = paths.MIGRATIONS_DIR
 # Key of the PostgreSQL advisory lock that serialises schema migrations ("acch").
 MIGRATION_LOCK_KEY = 0x61636368
 

@@ -7,8 +7,7 @@ forwarder gets a short confirmation reply; ``confirmations`` is its outbox, writ
 transaction that records the forwarded message and unique on that message's row, so a reply is
 queued exactly once however often processing is retried, and survives a crash until it is sent.
 
-The models live here rather than in ``models.py`` so that this feature is one file; ``models.py``
-imports this module at its end so that ``Base.metadata`` (and Alembic) see the tables.
+The two tables are declared in ``models.py`` with the rest of the schema.
 """
 
 from __future__ import annotations
@@ -16,55 +15,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from acchub_mailbot.store.models import Base, Client, ClientHistory, utcnow
+from acchub_mailbot.store.models import (
+    CONFIRMATION_PENDING,
+    CONFIRMATION_SENT,
+    Client,
+    ClientHistory,
+    ClientOwner,
+    Confirmation,
+    utcnow,
+)
 
 #: Outbox states of a confirmation.
-PENDING = "pending"
-SENT = "sent"
-
-
-class ClientOwner(Base):
-    """An accountant a client belongs to: the first forward of it from that address."""
-
-    __tablename__ = "client_owners"
-    __table_args__ = (UniqueConstraint("client_id", "address"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
-    address: Mapped[str] = mapped_column(String(320), index=True)
-    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    message_id: Mapped[str | None] = mapped_column(String(998))
-
-
-class Confirmation(Base):
-    """A confirmation reply to one forwarded message, kept until it has been sent.
-
-    ``message_id`` is the reply's own Message-ID, fixed when it is queued, so a retry after a
-    failure that happened once the server had accepted it is recognisably the same mail.
-    """
-
-    __tablename__ = "confirmations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    mailbox: Mapped[str] = mapped_column(String(64), index=True)
-    to_address: Mapped[str] = mapped_column(String(320), index=True)
-    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
-    message_id: Mapped[str] = mapped_column(String(998), unique=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    html: Mapped[str] = mapped_column(Text)
-    in_reply_to: Mapped[str | None] = mapped_column(String(998))
-    references: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[datetime | None]
+PENDING = CONFIRMATION_PENDING
+SENT = CONFIRMATION_SENT
 
 
 def normalize_address(address: str) -> str:

@@ -1,4 +1,4 @@
-"""The database schema. Changes go through Alembic migrations in ``acchub_mailbot/migrations``."""
+"""The database schema. Changes go through Alembic migrations in ``acchub_mailbot/store/migrations``."""
 
 from __future__ import annotations
 
@@ -219,6 +219,47 @@ class Instance(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# The firm-mailbox tables live in their own module; importing it here puts them into
-# Base.metadata for everyone who imports the models (Alembic's comparison included).
-from acchub_mailbot.store import firm as _firm  # noqa: E402, F401 - registers tables, see above
+#: Outbox states of a confirmation.
+CONFIRMATION_PENDING = "pending"
+CONFIRMATION_SENT = "sent"
+
+
+class ClientOwner(Base):
+    """An accountant a client belongs to: the first forward of it from that address."""
+
+    __tablename__ = "client_owners"
+    __table_args__ = (UniqueConstraint("client_id", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320), index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+
+
+class Confirmation(Base):
+    """A confirmation reply to one forwarded message, kept until it has been sent.
+
+    ``message_id`` is the reply's own Message-ID, fixed when it is queued, so a retry after a
+    failure that happened once the server had accepted it is recognisably the same mail.
+    """
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64), index=True)
+    to_address: Mapped[str] = mapped_column(String(320), index=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=CONFIRMATION_PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

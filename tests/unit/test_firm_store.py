@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.store import firm
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
-from acchub_mailbot.store.models import Base, ClientHistory, ProcessedMessage
+from acchub_mailbot.store.models import (
+    Base,
+    ClientHistory,
+    ClientOwner,
+    Confirmation,
+    ProcessedMessage,
+)
 from acchub_mailbot.store.registry import register_invitation
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -128,7 +134,7 @@ def test_database_refuses_a_duplicate_owner(sessions: sessionmaker[Session]) -> 
         client_id = client(session)
     with pytest.raises(IntegrityError), sessions.begin() as session:
         for _ in range(2):
-            session.add(firm.ClientOwner(client_id=client_id, address="a@firm.example"))
+            session.add(ClientOwner(client_id=client_id, address="a@firm.example"))
             session.flush()
 
 
@@ -159,7 +165,7 @@ def test_database_refuses_a_second_confirmation_for_one_message(
         enqueue(session, row_id)
     with pytest.raises(IntegrityError), sessions.begin() as session:
         session.add(
-            firm.Confirmation(
+            Confirmation(
                 mailbox="invites",
                 to_address="alice@firm.example",
                 message_row_id=row_id,
@@ -213,7 +219,7 @@ def test_sent_and_backing_off_confirmations_are_not_pending(
         assert [c.id for c in firm.pending_confirmations(session, NOW, ignore_backoff=True)] == [
             failed_id
         ]
-        sent = session.get(firm.Confirmation, sent_id)
+        sent = session.get(Confirmation, sent_id)
         assert sent is not None and sent.status == firm.SENT and sent.sent_at == NOW
-        failed = session.get(firm.Confirmation, failed_id)
+        failed = session.get(Confirmation, failed_id)
         assert failed is not None and failed.attempts == 1 and failed.last_error == "SMTP down"
