@@ -25,9 +25,9 @@ from pydantic import (
     field_validator,
 )
 
+from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.errors import ConfigError
-from acchub_mailbot.limits import Limits
-from acchub_mailbot.oauth import OAuthSettings, default_token_store
+from acchub_mailbot.mail.oauth.tokens import OAuthSettings, default_token_store
 
 CONFIG_ENV = "ACCHUB_CONFIG"
 LANGUAGES = ("en", "fr")
@@ -342,8 +342,8 @@ class HttpSettings(_Model):
 
 
 class LimitsSettings(_Model):
-    """``limits:``: what one email may cost to fetch and parse (see acchub_mailbot/limits.py).
-    The defaults are those of :class:`~acchub_mailbot.limits.Limits`."""
+    """``limits:``: what one email may cost to fetch and parse (see acchub_mailbot/core/limits.py).
+    The defaults are those of :class:`~acchub_mailbot.core.limits.Limits`."""
 
     max_message_bytes: Annotated[int, Field(ge=65536)] = Limits.max_message_bytes
     max_mime_depth: Annotated[int, Field(ge=1, le=1000)] = Limits.max_mime_depth

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from acchub_mailbot.links import safe_links_wrap
+from acchub_mailbot.core.links import safe_links_wrap
 from tests.mailfactory import invitation
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"

@@ -139,7 +139,7 @@ def _settings(
 
 
 def _app(state: dict[str, Any], accounts: dict[str, dict[str, Any]], database: str) -> Any:
-    from acchub_mailbot.app import App
+    from acchub_mailbot.app.runtime import App
 
     app = App.open(_settings(accounts, database, state.get("prefilter_workers")))
     OPEN_APPS.append(app)
@@ -178,7 +178,7 @@ def _set_scanned(app: Any, mailbox: Any, account: dict[str, Any]) -> None:
 def phase_raw_limit(state: dict[str, Any]) -> dict[str, Any]:
     """The least IMAP work that decides every message: BODYSTRUCTURE, then only the header and
     text sections (grouped by section list, in batches), no processing."""
-    from acchub_mailbot import bodyparts
+    from acchub_mailbot.core import bodyparts
 
     account = state["account"]
     started = time.perf_counter()
@@ -346,7 +346,7 @@ def phase_push(state: dict[str, Any]) -> dict[str, Any]:
     """IDLE on: from APPEND by another connection to the client being registered (median)."""
     from sqlalchemy import func, select
 
-    from acchub_mailbot.idle import IdleWatcher
+    from acchub_mailbot.mail.idle import IdleWatcher
     from acchub_mailbot.store.models import Client
     from tests.mailfactory import invitation
 
@@ -397,7 +397,7 @@ def phase_push(state: dict[str, Any]) -> dict[str, Any]:
 
 def phase_pipeline(state: dict[str, Any]) -> dict[str, Any]:
     """Parse + detect + extract on one core over tests/corpus/*.eml."""
-    from acchub_mailbot.pipeline import decide_bytes
+    from acchub_mailbot.app.pipeline import decide_bytes
 
     raws = [p.read_bytes() for p in sorted((ROOT / "tests" / "corpus").glob("*.eml"))]
     for raw in raws:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from acchub_mailbot.core.messages import Message
 from acchub_mailbot.handlers.base import Decision, Handler, Verdict
 from acchub_mailbot.handlers.guest_invite import GuestInviteHandler
 from acchub_mailbot.handlers.invitation import InvitationHandler
-from acchub_mailbot.messages import Message
 
 #: Asked in order; the first that does not decline decides.
 DEFAULT_HANDLERS: tuple[Handler, ...] = (InvitationHandler(), GuestInviteHandler())

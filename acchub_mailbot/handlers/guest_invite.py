@@ -8,12 +8,12 @@ person should look at it: the client probably meant to give access.
 
 from __future__ import annotations
 
-from acchub_mailbot.forwards import detect_forward, split_subject
+from acchub_mailbot.core.forwards import detect_forward, split_subject
+from acchub_mailbot.core.htmltext import html_to_text
+from acchub_mailbot.core.links import extract_links
+from acchub_mailbot.core.messages import Message
+from acchub_mailbot.core.negatives import automatic_reason, reply_reason
 from acchub_mailbot.handlers.base import Decision, Verdict
-from acchub_mailbot.htmltext import html_to_text
-from acchub_mailbot.links import extract_links
-from acchub_mailbot.messages import Message
-from acchub_mailbot.negatives import automatic_reason, reply_reason
 
 NAME = "guest_invite"
 INVITES_SENDER = "invites@microsoft.com"

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from acchub_mailbot.extract import (
+from acchub_mailbot.core.forwards import ForwardInfo, SubjectInfo, detect_forward, split_subject
+from acchub_mailbot.core.htmltext import html_to_text
+from acchub_mailbot.core.links import Link, extract_links, mimecast_domain
+from acchub_mailbot.core.linkshape import (
     Classified,
     HubLink,
     Kind,
@@ -20,14 +23,15 @@ from acchub_mailbot.extract import (
     parse_hub_link,
     signature_name,
 )
-from acchub_mailbot.forwards import ForwardInfo, SubjectInfo, detect_forward, split_subject
+from acchub_mailbot.core.messages import Message
+from acchub_mailbot.core.negatives import automatic_reason, reply_reason
+from acchub_mailbot.core.phrases import body_phrases, subject_is_invitation
+from acchub_mailbot.core.urlrules import (
+    ACCOUNTANT_HUB_HOST,
+    BUSINESS_CENTRAL_HOST,
+    FINANCIALS_SUFFIX,
+)
 from acchub_mailbot.handlers.base import Decision, Verdict
-from acchub_mailbot.htmltext import html_to_text
-from acchub_mailbot.links import Link, extract_links, mimecast_domain
-from acchub_mailbot.messages import Message
-from acchub_mailbot.negatives import automatic_reason, reply_reason
-from acchub_mailbot.phrases import body_phrases, subject_is_invitation
-from acchub_mailbot.urlrules import ACCOUNTANT_HUB_HOST, BUSINESS_CENTRAL_HOST, FINANCIALS_SUFFIX
 
 NAME = "invitation"
 

@@ -1,4 +1,4 @@
-"""The database schema. Changes go through Alembic migrations in ``acchub_mailbot/store/migrations``."""
+"""The database schema, every table. Changes go through Alembic migrations in ``migrations/``."""
 
 from __future__ import annotations
 

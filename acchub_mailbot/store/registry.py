@@ -51,7 +51,7 @@ class ClientNotFound(LookupError):
 
 def find_client(session: Session, ref: str | int) -> Client:
     """A client by numeric ID or by (normalized) client URL."""
-    from acchub_mailbot.urlrules import normalize_client_url
+    from acchub_mailbot.core.urlrules import normalize_client_url
 
     client: Client | None = None
     text = str(ref).strip()
@@ -264,7 +264,7 @@ def edit_client(
         setattr(client, field, value)
         edited[field] = True
         if field == "client_url":
-            from acchub_mailbot.urlrules import check_client_url
+            from acchub_mailbot.core.urlrules import check_client_url
 
             # The tenant is derived from the URL; keep the two in step.
             tenant = check_client_url(value, allow_environment=True).tenant

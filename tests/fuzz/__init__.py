@@ -135,15 +135,15 @@ def invitation_html(draw: st.DrawFn) -> str:
     link = f"https://{host}/{tenant}?redirectedfromsignup=1"
     wrap = draw(st.sampled_from(("", "safelinks", "proofpoint", "mimecast")))
     if wrap == "safelinks":
-        from acchub_mailbot.links import safe_links_wrap
+        from acchub_mailbot.core.links import safe_links_wrap
 
         link = safe_links_wrap(link)
     elif wrap == "proofpoint":
-        from acchub_mailbot.links import proofpoint_v3_wrap
+        from acchub_mailbot.core.links import proofpoint_v3_wrap
 
         link = proofpoint_v3_wrap(link)
     elif wrap == "mimecast":
-        from acchub_mailbot.links import mimecast_wrap
+        from acchub_mailbot.core.links import mimecast_wrap
 
         link = mimecast_wrap(link)
     company = draw(_COMPANY)

@@ -21,12 +21,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from acchub_mailbot.app import live_check_settings
-from acchub_mailbot.cli import main
+from acchub_mailbot.app.runtime import live_check_settings
+from acchub_mailbot.cli.main import main
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
-from acchub_mailbot.verify import LiveChecker, Outcome
+from acchub_mailbot.verify.urlcheck import LiveChecker, Outcome
 
 PASSWORD_ENV = "ACCHUB_TEST_CLI_IMAP_PASSWORD"
 CONTOSO = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from acchub_mailbot.digest import sample_digest_content
-from acchub_mailbot.templating import render_digest
+from acchub_mailbot.report.digest import sample_digest_content
+from acchub_mailbot.report.templating import render_digest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

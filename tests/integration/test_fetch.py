@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from imapclient.response_parser import parse_fetch_response
 
-from acchub_mailbot import bodyparts
-from acchub_mailbot import inbox as inbox_module
+from acchub_mailbot.app.pipeline import decide_bytes
 from acchub_mailbot.config import ImapSettings, parse_settings
-from acchub_mailbot.fetchparse import parse_fetch
-from acchub_mailbot.inbox import Inbox
-from acchub_mailbot.messages import header_summary
-from acchub_mailbot.pipeline import decide_bytes
-from acchub_mailbot.prefilter import message_could_be_invitation
-from acchub_mailbot.sifting import Sifter
+from acchub_mailbot.core import bodyparts
+from acchub_mailbot.core.messages import header_summary
+from acchub_mailbot.core.prefilter import message_could_be_invitation
+from acchub_mailbot.mail import inbox as inbox_module
+from acchub_mailbot.mail.fetchreader import parse_fetch
+from acchub_mailbot.mail.inbox import Inbox
+from acchub_mailbot.mail.sifting import Sifter
 from tests.mailfactory import invitation
 from tests.servers.dovecot import ImapAccount
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import trustme
 
-from acchub_mailbot.verify import (
+from acchub_mailbot.verify.urlcheck import (
     LiveChecker,
     LiveCheckSettings,
     Outcome,
@@ -575,7 +575,7 @@ def test_each_new_connection_is_checked_again_against_rebinding(world: World) ->
 
 
 def _app_with_pending_client(world: World, port: int, database_url: str) -> tuple[Any, int]:
-    from acchub_mailbot.app import App
+    from acchub_mailbot.app.runtime import App
     from acchub_mailbot.config import parse_settings
     from acchub_mailbot.store import registry
 

@@ -15,11 +15,11 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from acchub_mailbot.app import App
+from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import load_settings
+from acchub_mailbot.core.messages import Message
 from acchub_mailbot.handlers import DEFAULT_HANDLERS
 from acchub_mailbot.handlers.base import Decision
-from acchub_mailbot.messages import Message
 from acchub_mailbot.store.database import make_engine, session_factory
 from acchub_mailbot.store.models import Client, Event, ProcessedMessage
 from tests import mailfactory, support

@@ -25,7 +25,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from acchub_mailbot.config import ImapSettings
-from acchub_mailbot.oauth import (
+from acchub_mailbot.mail.oauth.tokens import (
     OAuthPermanentError,
     OAuthSettings,
     StoredTokens,

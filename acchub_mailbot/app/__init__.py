@@ -1,0 +1,1 @@
+"""The use cases every front end calls: poll, decide and register, clients, digests, status."""

@@ -1,0 +1,478 @@
+"""Composition root: builds the engine, the URL checker and the jobs from one Settings value.
+
+The CLI and the scheduler call these methods; nothing below them reads global state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
+from acchub_mailbot.app.poll import (
+    Fencing,
+    PollReport,
+    backoff,
+    next_work_at,
+    poll_mailbox,
+    record_poll_error,
+    touch_success,
+)
+from acchub_mailbot.config import MailboxSettings, Settings
+from acchub_mailbot.errors import MailboxUnavailable
+from acchub_mailbot.handlers.base import Handler
+from acchub_mailbot.mail.inbox import NETWORK_ERRORS, Inbox
+from acchub_mailbot.mail.sifting import Sifter
+from acchub_mailbot.service.health import Metrics, mailbox_is_healthy
+from acchub_mailbot.store import leases, owners, registry
+from acchub_mailbot.store.database import make_engine, migrate, session_factory
+from acchub_mailbot.store.events import add_event
+from acchub_mailbot.store.models import Client, Digest, Event, utcnow
+from acchub_mailbot.verify.urlcheck import (
+    LiveChecker,
+    LiveCheckSettings,
+    Outcome,
+    VerificationResult,
+)
+
+# The logger keeps the name it had before the package was split into folders: it is part
+# of every log line, and operators filter on it.
+log = logging.getLogger("acchub_mailbot.app")
+
+
+def live_check_settings(settings: Settings) -> LiveCheckSettings:
+    v = settings.verification
+    return LiveCheckSettings(
+        timeout_seconds=v.timeout_seconds,
+        max_bytes=v.max_bytes,
+        allow_networks=tuple(v.allow_networks),
+        ca_file=str(v.ca_file) if v.ca_file else None,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    stop: threading.Event = field(default_factory=threading.Event)
+    instance_id: str = field(default_factory=leases.new_instance_id)
+    _checker: LiveChecker | None = None
+    handlers: tuple[Handler, ...] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: datetime = field(default_factory=utcnow)
+    _held: dict[str, leases.Held] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _claim_lock: threading.Lock = field(default_factory=threading.Lock)
+    _inboxes: dict[str, Inbox] = field(default_factory=dict)
+    _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _next_work: dict[str, datetime | None] = field(default_factory=dict)
+    _renewed: dict[str, float] = field(default_factory=dict)
+    _sifter: Sifter | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
+        engine = make_engine(settings.database.url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(settings, session_factory(engine))
+
+    @property
+    def checker(self) -> LiveChecker:
+        if self._checker is None:
+            self._checker = LiveChecker(live_check_settings(self.settings))
+        return self._checker
+
+    @property
+    def sifter(self) -> Sifter:
+        """Runs the prefilter of big fetches in worker processes (``poll.prefilter_workers``)."""
+        with self._lock:
+            if self._sifter is None:
+                self._sifter = Sifter(self.settings.poll.workers)
+            return self._sifter
+
+    def close(self) -> None:
+        """Release this process's leases so other instances take over at once."""
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        try:
+            with self.sessions.begin() as session:
+                for lease in held:
+                    leases.release(session, lease)
+                leases.forget_instance(session, self.instance_id)
+        except Exception as exc:
+            log.warning("could not release leases on shutdown: %s", exc)
+        for name in list(self._inboxes):
+            self._drop_connection(name)
+        if self._checker is not None:
+            self._checker.close()
+        if self._sifter is not None:
+            self._sifter.close()
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
+    # -- polling -------------------------------------------------------------------------
+
+    def mailboxes(self, name: str | None = None) -> list[MailboxSettings]:
+        if name is not None:
+            return [self.settings.mailbox(name)]
+        return [m for m in self.settings.mailboxes if m.enabled]
+
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.poll.lease_ttl)
+
+    def _claim(self, mailbox: MailboxSettings) -> leases.Held | str:
+        """Take this mailbox's lease if it is free and within this instance's fair share.
+
+        Each live instance takes at most ceil(mailboxes / live instances) leases; one holding
+        more (because others started later) hands the excess over, one lease per poll.
+        """
+        ttl = self.lease_ttl
+        # One claim at a time per process, so that two poll threads cannot both take the
+        # last lease of this instance's share.
+        with self._claim_lock, self.sessions.begin() as session:
+            leases.heartbeat(session, self.instance_id)
+            live = leases.live_instances(session, ttl) or [self.instance_id]
+            enabled = len(self.mailboxes())
+            share = -(-enabled // len(live))  # ceiling division
+            now = utcnow()
+            mine = sum(
+                1
+                for lease in leases.holders(session)
+                if lease.holder == self.instance_id and lease.expires_at > now
+            )
+            current = self._held.get(mailbox.name)
+            if current is not None and mine > share:
+                leases.release(session, current)
+                with self._lock:
+                    self._held.pop(mailbox.name, None)
+                log.info(
+                    "mailbox=%s handed over: %d live instances share %d mailboxes",
+                    mailbox.name,
+                    len(live),
+                    enabled,
+                )
+                return "handed over to another instance"
+            if current is None and mine >= share:
+                return f"this instance already polls its share ({mine} of {enabled})"
+            held = leases.acquire(session, mailbox.name, self.instance_id, ttl)
+        if held is None:
+            with self._lock:
+                self._held.pop(mailbox.name, None)
+            return "held by another instance"
+        with self._lock:
+            self._held[mailbox.name] = held
+        return held
+
+    def _connection(self, mailbox: MailboxSettings) -> Inbox:
+        """This mailbox's kept-open IMAP connection (opened on first use)."""
+        with self._lock:
+            inbox = self._inboxes.get(mailbox.name)
+        if inbox is None:
+            inbox = Inbox(mailbox.imap, mailbox=mailbox.name)
+            inbox.connect()
+            with self._lock:
+                self._inboxes[mailbox.name] = inbox
+        return inbox
+
+    def _drop_connection(self, name: str) -> None:
+        with self._lock:
+            inbox = self._inboxes.pop(name, None)
+            self._seen.pop(name, None)
+        if inbox is not None:
+            inbox.close()
+
+    def _nothing_new(self, mailbox: MailboxSettings, held: leases.Held) -> bool:
+        """True when STATUS shows no change since the last full poll and no retry is due; then
+        only the lease and the health timestamps are renewed."""
+        seen = self._seen.get(mailbox.name)
+        inbox = self._inboxes.get(mailbox.name)
+        if seen is None or inbox is None:
+            return False
+        current, uidvalidity = inbox.status(), seen[0]
+        if current != seen:
+            return False
+        due = next_work_at(self.sessions, mailbox, uidvalidity)
+        self._next_work[mailbox.name] = due
+        if due is not None and due <= utcnow():
+            return False
+        with self.sessions.begin() as session:
+            leases.fence(session, held, self.lease_ttl)
+            touch_success(session, mailbox)
+        self._renewed[mailbox.name] = time.monotonic()
+        return True
+
+    @property
+    def _renew_period(self) -> float:
+        """How long a quick "nothing new" answer may go without touching the database (the
+        lease and the health timestamps are renewed at least this often)."""
+        return max(
+            1.0, min(self.lease_ttl.total_seconds() / 6, self.settings.poll.interval_seconds)
+        )
+
+    def _quick_nothing_new(self, mailbox: MailboxSettings) -> bool:
+        """The cheapest answer: an open connection's STATUS unchanged, the lease renewed
+        recently, and no retry due. No database access at all."""
+        name = mailbox.name
+        inbox, seen = self._inboxes.get(name), self._seen.get(name)
+        if name not in self._held or inbox is None or seen is None:
+            return False
+        if time.monotonic() - self._renewed.get(name, 0.0) >= self._renew_period:
+            return False
+        due = self._next_work.get(name)
+        if due is not None and due <= utcnow():
+            return False
+        try:
+            return inbox.status() == seen
+        except NETWORK_ERRORS:
+            self._drop_connection(name)
+            return False
+
+    def poll(self, mailbox: MailboxSettings) -> PollReport:
+        """Poll one mailbox; IMAP faults are logged and reported, never raised."""
+        started = time.monotonic()
+        if self._quick_nothing_new(mailbox):
+            report = PollReport(mailbox.name, seconds=time.monotonic() - started)
+            self.metrics.polls.labels(mailbox.name, "ok").inc()
+            return report
+        claim = self._claim(mailbox)
+        if isinstance(claim, str):
+            log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
+            self._drop_connection(mailbox.name)
+            return PollReport(mailbox.name, skipped=claim)
+        recorded = False  # poll_mailbox records its own IMAP faults in the mailbox's state
+        try:
+            inbox = self._connection(mailbox)
+            if self._nothing_new(mailbox, claim):
+                report = PollReport(mailbox.name, seconds=time.monotonic() - started)
+                self.metrics.polls.labels(mailbox.name, "ok").inc()
+                self.metrics.poll_duration.labels(mailbox.name).observe(report.seconds)
+                return report
+            recorded = True
+            report = poll_mailbox(
+                self.sessions,
+                self.settings,
+                mailbox,
+                stop=self.stop,
+                fencing=Fencing(claim, self.lease_ttl),
+                handlers=self.handlers,
+                inbox=inbox,
+                sifter=self.sifter,
+            )
+            # Read after the poll: mail that arrived during it makes the next check differ.
+            recorded = False
+            self._seen[mailbox.name] = inbox.status()
+            self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
+            self._renewed[mailbox.name] = time.monotonic()
+        except MailboxUnavailable as exc:
+            self._drop_connection(mailbox.name)
+            if not recorded:
+                record_poll_error(self.sessions, mailbox, str(exc))
+            log.error("mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, exc)
+            self.metrics.polls.labels(mailbox.name, "error").inc()
+            self.metrics.failures.labels(mailbox.name, "imap").inc()
+            return PollReport(mailbox.name, error=str(exc))
+        except NETWORK_ERRORS as exc:
+            self._drop_connection(mailbox.name)
+            error = f"mailbox {mailbox.name}: connection lost ({type(exc).__name__}: {exc})"
+            if not recorded:
+                record_poll_error(self.sessions, mailbox, error)
+            log.error(
+                "mailbox=%s poll failed, retried at the next interval: %s", mailbox.name, error
+            )
+            self.metrics.polls.labels(mailbox.name, "error").inc()
+            self.metrics.failures.labels(mailbox.name, "imap").inc()
+            return PollReport(mailbox.name, error=error)
+        except leases.LeaseLost as exc:
+            self._drop_connection(mailbox.name)
+            log.warning("mailbox=%s: %s; another instance polls it now", mailbox.name, exc)
+            with self._lock:
+                self._held.pop(mailbox.name, None)
+            return PollReport(mailbox.name, skipped=str(exc))
+        self._count(report)
+        if self.settings.verification.live_check:
+            self.verify_pending()
+        # Forwarders hear back within the poll that handled their message.
+        deliver_confirmations(self.sessions, self.settings)
+        log.info(
+            "mailbox=%s poll done: %d fetched, %d new clients, %s (%.2fs)",
+            mailbox.name,
+            report.fetched,
+            report.registered,
+            ", ".join(f"{k}={v}" for k, v in sorted(report.verdicts.items())) or "nothing new",
+            report.seconds,
+        )
+        return report
+
+    def _count(self, report: PollReport) -> None:
+        m, name = self.metrics, report.mailbox
+        m.polls.labels(name, "ok").inc()
+        m.poll_duration.labels(name).observe(report.seconds)
+        for verdict, count in report.verdicts.items():
+            m.messages.labels(name, verdict).inc(count)
+        if report.registered:
+            m.registrations.labels(name).inc(report.registered)
+        if report.failed:
+            m.failures.labels(name, "message").inc(report.failed)
+        if report.quarantined:
+            m.failures.labels(name, "quarantined").inc(report.quarantined)
+
+    def health(self) -> dict[str, object]:
+        """Per-mailbox health for ``/healthz`` and ``status``: recent success, errors, holder."""
+        from acchub_mailbot.store.models import MailboxState
+
+        now = utcnow()
+        interval = self.settings.poll.interval_seconds
+        rows = []
+        with self.sessions() as session:
+            holders = {lease.mailbox: lease for lease in leases.holders(session)}
+            for mailbox in self.mailboxes():
+                state = session.get(MailboxState, mailbox.name)
+                last_ok = state.last_success_at if state else None
+                lease = holders.get(mailbox.name)
+                rows.append(
+                    {
+                        "mailbox": mailbox.name,
+                        "healthy": mailbox_is_healthy(last_ok, self.started_at, interval, now),
+                        "last_success_at": last_ok,
+                        "last_error": state.last_error if state else None,
+                        "errors_since_success": state.errors_since_success if state else 0,
+                        "held_by": lease.holder if lease and lease.expires_at > now else None,
+                    }
+                )
+        return {"healthy": all(r["healthy"] for r in rows), "mailboxes": rows}
+
+    def poll_all(self, name: str | None = None) -> list[PollReport]:
+        return [self.poll(m) for m in self.mailboxes(name)]
+
+    # -- verification ----------------------------------------------------------------------
+
+    def verify_pending(self, limit: int = 50) -> int:
+        """Run "Test client URL" for clients waiting for it; returns how many were checked."""
+        from acchub_mailbot.app.pipeline import clients_due_for_verification
+
+        now = utcnow()
+        with self.sessions() as session:
+            due = [
+                (c.id, c.client_url)
+                for c in (
+                    session.get(Client, cid)
+                    for cid in clients_due_for_verification(session, now, limit)
+                )
+                if c is not None
+            ]
+        for client_id, url in due:
+            result = self.checker.check(url)
+            self.record_verification(client_id, result, actor="pipeline")
+        return len(due)
+
+    def record_verification(
+        self, client_id: int, result: VerificationResult, *, actor: str
+    ) -> None:
+        v = self.settings.verification
+        with self.sessions.begin() as session:
+            client = session.get(Client, client_id)
+            if client is None:
+                return
+            attempts = (client.verification_attempts or 0) + 1
+            next_at = None
+            if result.outcome is Outcome.UNREACHABLE and attempts < v.retry_max_attempts:
+                next_at = result.checked_at + backoff(attempts, v.retry_base_seconds)
+            registry.record_verification(
+                session,
+                client,
+                outcome=result.outcome.value,
+                reason=result.reason,
+                at=result.checked_at,
+                next_attempt_at=next_at,
+                actor=actor,
+            )
+            payload = {
+                "client_name": client.name,
+                "client_url": client.client_url,
+                "access_link": client.access_link,
+                "add_client_link": client.add_client_link,
+                "message_id": client.source_message_id,
+                "reasons": [result.reason] if result.reason else [],
+            }
+            mailbox = client.mailbox or "manual"
+            audiences = [""]
+            configured = [m for m in self.settings.mailboxes if m.name == mailbox]
+            if configured and configured[0].digest_to_forwarders:
+                audiences = [f"owner:{o}" for o in owners.owners_of(session, client.id)]
+                if configured[0].admin_recipients:
+                    audiences.insert(0, "")
+            was_pending = client.status == "pending_verification"
+            if result.outcome is Outcome.VERIFIED:
+                if was_pending:
+                    registry.set_status(session, client, "registered", actor=actor)
+                    for audience in audiences:
+                        add_event(session, mailbox, "registered", payload, audience=audience)
+            elif result.outcome is Outcome.FAILED:
+                if was_pending:
+                    registry.set_status(
+                        session, client, "needs_review", actor=actor, reason=result.reason
+                    )
+                    for audience in audiences:
+                        add_event(
+                            session, mailbox, "verification_failed", payload, audience=audience
+                        )
+            elif was_pending and next_at is None:
+                registry.set_status(
+                    session,
+                    client,
+                    "needs_review",
+                    actor=actor,
+                    reason=f"still unreachable after {attempts} attempts: {result.reason}",
+                )
+                for audience in audiences:
+                    add_event(session, mailbox, "verification_failed", payload, audience=audience)
+
+    # -- digests ---------------------------------------------------------------------------
+
+    def digest_due(self, mailbox: MailboxSettings, now: datetime) -> bool:
+        """Immediate: whenever there is news. Cron: when a fire time passed since the last one."""
+        schedule = self.settings.digest.schedule
+        with self.sessions() as session:
+            pending_events = session.scalar(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.mailbox == mailbox.name, Event.digest_id.is_(None))
+            )
+            if schedule == "immediate":
+                return bool(pending_events) or self.settings.digest.send_empty
+            last = session.scalar(
+                select(func.max(Digest.created_at)).where(Digest.mailbox == mailbox.name)
+            )
+            oldest = session.scalar(
+                select(func.min(Event.created_at)).where(
+                    Event.mailbox == mailbox.name, Event.digest_id.is_(None)
+                )
+            )
+        since = last or oldest
+        if since is None:
+            since = now - timedelta(days=1)
+        trigger = CronTrigger.from_crontab(schedule, timezone=self.settings.digest.timezone)
+        fire = trigger.get_next_fire_time(None, since)
+        return fire is not None and fire <= now
+
+    def send_digests(self, *, force: bool = False, name: str | None = None) -> list[str]:
+        """Prepare the digests that are due, then deliver every pending one."""
+        now = utcnow()
+        for mailbox in self.mailboxes(name):
+            if force or self.digest_due(mailbox, now):
+                prepare_digest(self.sessions, self.settings, mailbox, now=now)
+        return deliver_pending(self.sessions, self.settings, now=now, ignore_backoff=force)
+
+    def run_once(self) -> list[PollReport]:
+        reports = self.poll_all()
+        self.send_digests()
+        return reports

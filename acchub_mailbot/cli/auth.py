@@ -1,0 +1,143 @@
+"""``acchub-mailbot auth``: sign a mailbox in with OAuth 2.0 and show its sign-in state.
+
+``auth login --mailbox NAME`` runs the device code flow: it prints where to go and which code
+to enter, waits for the person to sign in, and stores the refresh token (mode 0600).
+``auth status`` shows, per OAuth mailbox, whether a token is stored and when the cached access
+token expires; with ``--refresh`` it also asks the token endpoint for a fresh access token.
+No token value is ever printed.
+
+Exit codes as everywhere in the CLI: 0 success, 1 a sign-in is missing or failed, 2 a
+configuration error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from acchub_mailbot.cli.common import (
+    ConfigProblem,
+    _apply_logging,
+    _config_option,
+    _echo_json,
+    _json_option,
+    _load,
+)
+from acchub_mailbot.config import CONFIG_ENV, MailboxSettings, Settings
+from acchub_mailbot.mail.oauth.tokens import (
+    OAuthError,
+    OAuthPermanentError,
+    OAuthSettings,
+    TokenProvider,
+    TokenStore,
+    default_token_store,
+    device_code_login,
+)
+
+
+@click.group()
+def auth() -> None:
+    """OAuth 2.0 sign-in (XOAUTH2) for Microsoft 365 and Gmail mailboxes."""
+
+
+def _oauth_of(mailbox: MailboxSettings) -> OAuthSettings | None:
+    oauth = getattr(mailbox.imap, "oauth", None)
+    return oauth if isinstance(oauth, OAuthSettings) else None
+
+
+def _config_dir(config_path: Path | None) -> Path:
+    path = config_path or Path(os.environ.get(CONFIG_ENV, ""))
+    return path.resolve().parent if path.name else Path.cwd()
+
+
+def store_for(mailbox: str, oauth: OAuthSettings, config_dir: Path) -> TokenStore:
+    """The mailbox's token store: ``token_store``, else ``tokens/NAME.json`` by the config."""
+    path = oauth.token_store or default_token_store(mailbox, config_dir)
+    if not path.is_absolute():
+        path = config_dir / path
+    return TokenStore(path)
+
+
+def _oauth_mailboxes(settings: Settings, name: str | None) -> list[tuple[str, OAuthSettings]]:
+    if name is not None:
+        try:
+            mailbox = settings.mailbox(name)
+        except Exception as exc:
+            raise ConfigProblem(str(exc)) from None
+        oauth = _oauth_of(mailbox)
+        if oauth is None:
+            raise ConfigProblem(
+                f"mailbox {name} signs in with a password; add an imap.oauth: section to use "
+                "OAuth 2.0"
+            )
+        return [(name, oauth)]
+    return [(m.name, o) for m in settings.mailboxes if (o := _oauth_of(m)) is not None]
+
+
+@auth.command("login")
+@_config_option
+@click.option("--mailbox", "mailbox_name", required=True, help="The mailbox to sign in.")
+def login(config_path: Path | None, mailbox_name: str) -> None:
+    """Sign a mailbox in (device code flow) and store its refresh token."""
+    settings = _load(config_path)
+    _apply_logging(settings)
+    [(name, oauth)] = _oauth_mailboxes(settings, mailbox_name)
+    store = store_for(name, oauth, _config_dir(config_path))
+    try:
+        tokens = device_code_login(oauth, store, mailbox=name, echo=click.echo)
+    except (OAuthError, OAuthPermanentError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Signed in: mailbox {name}; refresh token saved to {store.path} (mode 0600)")
+    if tokens.expires_at is not None:
+        until = datetime.fromtimestamp(tokens.expires_at, UTC).isoformat(timespec="seconds")
+        click.echo(f"access token valid until {until}")
+
+
+@auth.command("status")
+@_config_option
+@_json_option
+@click.option("--mailbox", "mailbox_name", default=None, help="Only this mailbox.")
+@click.option(
+    "--refresh", is_flag=True, help="Also ask the token endpoint for a fresh access token."
+)
+def status(
+    config_path: Path | None, as_json: bool, mailbox_name: str | None, refresh: bool
+) -> None:
+    """Per OAuth mailbox: is a token stored, and when does the access token expire."""
+    settings = _load(config_path)
+    _apply_logging(settings)
+    config_dir = _config_dir(config_path)
+    rows: list[dict[str, Any]] = []
+    problem = False
+    for name, oauth in _oauth_mailboxes(settings, mailbox_name):
+        with TokenProvider(oauth, store_for(name, oauth, config_dir), mailbox=name) as provider:
+            if refresh:
+                # A failure is recorded in provider.last_error, which the status below shows.
+                with contextlib.suppress(OAuthError, OAuthPermanentError):
+                    provider.access_token()
+            row = provider.status().as_dict()
+        row["provider"] = oauth.provider
+        problem = problem or not row["signed_in"] or bool(row["last_error"])
+        rows.append(row)
+    if as_json:
+        _echo_json(rows)
+    elif not rows:
+        click.echo("no mailbox signs in with OAuth 2.0")
+    for row in [] if as_json else rows:
+        state = "signed in" if row["signed_in"] else "NOT signed in"
+        click.echo(f"{row['mailbox']}: {state} ({row['provider']}), token store {row['store']}")
+        click.echo(f"  access token expires: {row['expires_at'] or '-'}")
+        click.echo(f"  last refresh:         {row['last_refresh_at'] or '-'}")
+        if row["warning"]:
+            click.echo(f"  warning: {row['warning']}")
+        if row["last_error"]:
+            click.echo(f"  error: {row['last_error']}")
+        elif not row["signed_in"]:
+            click.echo(f"  fix: run `acchub-mailbot auth login --mailbox {row['mailbox']}`")
+    if problem:
+        raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""What the digest and the confirmation replies say, and the Jinja environment that renders them."""

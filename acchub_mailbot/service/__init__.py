@@ -1,0 +1,1 @@
+"""The long-running process: the scheduler, signals, and the health and metrics endpoint."""
