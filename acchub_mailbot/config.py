@@ -27,7 +27,7 @@ from pydantic import (
 
 from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.errors import ConfigError
-from acchub_mailbot.mail.oauth.tokens import OAuthSettings, default_token_store
+from acchub_mailbot.mail.oauth.settings import OAuthSettings, default_token_store
 
 CONFIG_ENV = "ACCHUB_CONFIG"
 LANGUAGES = ("en", "fr")

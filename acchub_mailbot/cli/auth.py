@@ -29,15 +29,11 @@ from acchub_mailbot.cli.common import (
     _load,
 )
 from acchub_mailbot.config import CONFIG_ENV, MailboxSettings, Settings
-from acchub_mailbot.mail.oauth.tokens import (
-    OAuthError,
-    OAuthPermanentError,
-    OAuthSettings,
-    TokenProvider,
-    TokenStore,
-    default_token_store,
-    device_code_login,
-)
+from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
+from acchub_mailbot.mail.oauth.grant import device_code_login
+from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.settings import OAuthSettings, default_token_store
+from acchub_mailbot.mail.oauth.store import TokenStore
 
 
 @click.group()

@@ -757,7 +757,7 @@ def _token_status(mailbox: Any, config_path: Path | None) -> dict[str, Any] | No
     if oauth is None:
         return None
     from acchub_mailbot.cli.auth import _config_dir, store_for
-    from acchub_mailbot.mail.oauth.tokens import TokenProvider
+    from acchub_mailbot.mail.oauth.provider import TokenProvider
 
     store = store_for(mailbox.name, oauth, _config_dir(config_path))
     with TokenProvider(oauth, store, mailbox=mailbox.name) as provider:

@@ -1,4 +1,4 @@
-"""The IMAP edge: the only module that imports imapclient.
+"""The IMAP edge: with :mod:`acchub_mailbot.mail.connect`, the only code that imports imapclient.
 
 It connects with TLS verified by default, reads with ``BODY.PEEK`` so that reading never marks
 mail as seen, and carries out the configured server-side action only when asked (after the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,13 +24,9 @@ from acchub_mailbot.core import bodyparts
 from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.mail import fetchreader
-from acchub_mailbot.mail.oauth.tokens import (
-    OAuthError,
-    OAuthPermanentError,
-    TokenProvider,
-    TokenStore,
-    xoauth2_login,
-)
+from acchub_mailbot.mail.connect import one_line, open_imap
+from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.store import TokenStore
 from acchub_mailbot.mail.sifting import INLINE, Pending, Sifted, Sifter, Summary
 
 # The logger keeps the name it had before the package was split into folders: it is part
@@ -88,21 +83,6 @@ class _Chunk:
 SECTION_CHUNK = 500
 
 
-def tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
-    """System CAs plus an optional extra bundle; verification can only be turned off loudly."""
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    if not verify:
-        log.warning(
-            "TLS certificate verification is OFF for this connection (verify_tls: false); "
-            "anyone on the network path can read the password"
-        )
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -150,42 +130,7 @@ class Inbox:
         return self._client
 
     def connect(self) -> None:
-        s = self.settings
-        context = tls_context(str(s.ca_file) if s.ca_file else None, s.verify_tls)
-        try:
-            client = IMAPClient(
-                s.host,
-                port=s.port,
-                ssl=s.security == "ssl",
-                ssl_context=context if s.security == "ssl" else None,
-                timeout=s.timeout_seconds,
-            )
-            _quiet_protocol_trace(client)
-            sock = getattr(client, "socket", lambda: None)()
-            if sock is not None:
-                # Without TCP_NODELAY some servers add ~40 ms to every command.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if s.security == "starttls":
-                client.starttls(context)
-            if s.oauth is not None:
-                xoauth2_login(client, s.username, self._token_provider())
-            else:
-                password = s.password.get_secret_value() if s.password else ""
-                client.login(s.username, password)
-        except (OAuthError, OAuthPermanentError) as exc:
-            # The message names the mailbox and the fix (e.g. run auth login); it reaches the
-            # poll error, hence the log, `status` and the digest. It never holds a token.
-            raise MailboxUnavailable(f"{exc}") from None
-        except IMAPClientError as exc:
-            raise MailboxUnavailable(
-                f"mailbox {self.mailbox}: login to {s.host}:{s.port} as {s.username} failed "
-                f"({_safe(exc)})"
-            ) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise MailboxUnavailable(
-                f"mailbox {self.mailbox}: cannot connect to {s.host}:{s.port} ({_safe(exc)})"
-            ) from None
-        self._client = client
+        self._client = open_imap(self.settings, mailbox=self.mailbox, tokens=self._token_provider)
 
     def close(self) -> None:
         if self._owns_tokens and self._tokens is not None:
@@ -207,7 +152,7 @@ class Inbox:
         except IMAPClientError as exc:
             raise MailboxUnavailable(
                 f"mailbox {self.mailbox}: cannot open folder {self.settings.folder!r} "
-                f"({_safe(exc)})"
+                f"({one_line(exc)})"
             ) from None
         return FolderStatus(
             uidvalidity=int(info.get(b"UIDVALIDITY", 0)),
@@ -308,7 +253,7 @@ class Inbox:
             return dict(self.client.fetch(list(uids), list(items)))
         typ, data = imap.uid("FETCH", _uid_set(uids), f"({' '.join(items)})")
         if typ != "OK":
-            raise IMAPClientError(f"FETCH failed: {_safe(Exception(data))}")
+            raise IMAPClientError(f"FETCH failed: {one_line(Exception(data))}")
         try:
             return fetchreader.parse_fetch(data)
         except fetchreader.Malformed:
@@ -415,19 +360,6 @@ class Inbox:
         self.client.idle_done()
 
 
-def _quiet_protocol_trace(client: IMAPClient) -> None:
-    """Stop imaplib from formatting a protocol trace nobody reads.
-
-    imapclient sets imaplib's debug level to 5 so that its ``imapclient.imaplib`` logger can
-    show the protocol; imaplib then builds the ``repr`` of every line and every literal it
-    reads (whole message bodies) before the logger drops them. On a first scan that costs
-    more than a third of the client's CPU. The trace is kept when that logger is enabled.
-    """
-    imap = getattr(client, "_imap", None)
-    if imap is not None and not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
-        imap.debug = 0
-
-
 def _plan(bodystructure: Any) -> bodyparts.Plan:
     try:
         return bodyparts.plan(bodystructure)
@@ -437,9 +369,3 @@ def _plan(bodystructure: Any) -> bodyparts.Plan:
 
 def _uid_set(uids: Sequence[int]) -> str:
     return ",".join(str(u) for u in uids)
-
-
-def _safe(exc: BaseException) -> str:
-    """An exception as one line, without anything the server echoed back verbatim at length."""
-    text = str(exc).replace("\r", " ").replace("\n", " ")
-    return text[:300] or type(exc).__name__

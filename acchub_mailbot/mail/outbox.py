@@ -14,7 +14,7 @@ from pathlib import Path
 
 from acchub_mailbot.config import SmtpSettings
 from acchub_mailbot.errors import DeliveryFailed
-from acchub_mailbot.mail.inbox import tls_context
+from acchub_mailbot.mail.tls import tls_context
 
 # The logger keeps the name it had before the package was split into folders: it is part
 # of every log line, and operators filter on it.

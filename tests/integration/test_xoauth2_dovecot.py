@@ -25,14 +25,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from acchub_mailbot.config import ImapSettings
-from acchub_mailbot.mail.oauth.tokens import (
-    OAuthPermanentError,
-    OAuthSettings,
-    StoredTokens,
-    TokenProvider,
-    TokenStore,
-    xoauth2_login,
-)
+from acchub_mailbot.mail.oauth.errors import OAuthPermanentError
+from acchub_mailbot.mail.oauth.provider import TokenProvider, xoauth2_login
+from acchub_mailbot.mail.oauth.settings import OAuthSettings
+from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
 from tests.servers.dovecot import ImapAccount
 from tests.servers.dovecot_oauth import OAuthDovecotServer
 from tests.servers.oauth import OAuthTestServer

@@ -18,23 +18,19 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from acchub_mailbot.mail.oauth.tokens import (
-    DEVICE_CODE_GRANT,
+from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
+from acchub_mailbot.mail.oauth.grant import device_code_login
+from acchub_mailbot.mail.oauth.provider import TokenProvider, xoauth2_login
+from acchub_mailbot.mail.oauth.responses import (
     DevicePollAction,
-    OAuthError,
-    OAuthPermanentError,
-    OAuthSettings,
-    StoredTokens,
     TokenErrorResponse,
     TokenGrant,
-    TokenProvider,
-    TokenStore,
-    device_code_login,
     device_poll_step,
     parse_device_authorization,
     parse_token_response,
-    xoauth2_login,
 )
+from acchub_mailbot.mail.oauth.settings import DEVICE_CODE_GRANT, OAuthSettings
+from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
 from tests.servers.oauth import OAuthTestServer
 
 MAILBOX = "invites"
