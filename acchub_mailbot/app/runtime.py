@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
+from acchub_mailbot.app.metrics import Metrics, mailbox_is_healthy
 from acchub_mailbot.app.poll import (
     Fencing,
     PollReport,
@@ -30,7 +31,6 @@ from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.mail.inbox import NETWORK_ERRORS, Inbox
 from acchub_mailbot.mail.sifting import Sifter
-from acchub_mailbot.service.health import Metrics, mailbox_is_healthy
 from acchub_mailbot.store import leases, owners, registry
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.events import add_event

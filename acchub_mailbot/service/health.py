@@ -11,62 +11,19 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from acchub_mailbot.app.metrics import Metrics
 
 # The logger keeps the name it had before the package was split into folders: it is part
 # of every log line, and operators filter on it.
 log = logging.getLogger("acchub_mailbot.health")
 
-
-class Metrics:
-    """The service's counters, in a registry of their own (no global state)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.polls = Counter(
-            "acchub_polls",
-            "Polls by mailbox and result",
-            ["mailbox", "result"],
-            registry=self.registry,
-        )
-        self.messages = Counter(
-            "acchub_messages", "Messages decided, by verdict", ["mailbox", "verdict"],
-            registry=self.registry,
-        )  # fmt: skip
-        self.registrations = Counter(
-            "acchub_registrations", "Clients registered", ["mailbox"], registry=self.registry
-        )
-        self.failures = Counter(
-            "acchub_failures", "Failures by kind", ["mailbox", "kind"], registry=self.registry
-        )
-        self.poll_duration = Histogram(
-            "acchub_poll_duration_seconds",
-            "Duration of a poll",
-            ["mailbox"],
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-        )
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-
 HealthFn = Callable[[], dict[str, Any]]
-
-
-def mailbox_is_healthy(
-    last_success: datetime | None, started: datetime, interval_seconds: int, now: datetime
-) -> bool:
-    """Healthy when the last successful poll is within 3 intervals (grace after start-up)."""
-    window = timedelta(seconds=3 * interval_seconds)
-    if last_success is None:
-        return now - started <= window
-    return now - last_success <= window
 
 
 def _handler(metrics: Metrics, health: HealthFn) -> type[BaseHTTPRequestHandler]:

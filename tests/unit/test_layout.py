@@ -240,10 +240,6 @@ def test_front_ends_go_through_the_application_layer() -> None:
     assert front_end_shortcuts(ROOT) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/runtime.py still imports Metrics and mailbox_is_healthy from service/health.py",
-)
 def test_no_package_imports_the_layers_above_it() -> None:
     assert upward_imports(ROOT) == []
 
