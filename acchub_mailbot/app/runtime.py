@@ -27,12 +27,18 @@ from acchub_mailbot.app.poll import (
     touch_success,
 )
 from acchub_mailbot.config import MailboxSettings, Settings
-from acchub_mailbot.errors import MailboxUnavailable
+from acchub_mailbot.errors import DatabaseUnavailable, MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.mail.inbox import NETWORK_ERRORS, Inbox
 from acchub_mailbot.mail.sifting import Sifter
 from acchub_mailbot.store import leases, owners, registry
-from acchub_mailbot.store.database import make_engine, migrate, session_factory
+from acchub_mailbot.store.database import (
+    OPEN_ERRORS,
+    make_engine,
+    migrate,
+    open_problem,
+    session_factory,
+)
 from acchub_mailbot.store.events import add_event
 from acchub_mailbot.store.models import Client, Digest, Event, utcnow
 from acchub_mailbot.verify.urlcheck import (
@@ -78,10 +84,20 @@ class App:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
-        engine = make_engine(settings.database.url)
-        if migrate_schema:
-            migrate(engine)
+        """Connect and migrate; a database that cannot be opened raises DatabaseUnavailable."""
+        try:
+            engine = make_engine(settings.database.url)
+            if migrate_schema:
+                migrate(engine)
+        except OPEN_ERRORS as exc:
+            raise DatabaseUnavailable(open_problem(settings.database.url, exc)) from None
         return cls(settings, session_factory(engine))
+
+    def dispose(self) -> None:
+        """Close pooled database connections; harmless after ``close`` and when repeated."""
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
 
     @property
     def checker(self) -> LiveChecker:
@@ -114,9 +130,7 @@ class App:
             self._checker.close()
         if self._sifter is not None:
             self._sifter.close()
-        bind = self.sessions.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
+        self.dispose()
 
     # -- polling -------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ configuration error.
 from __future__ import annotations
 
 import contextlib
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,14 @@ from acchub_mailbot.cli.common import (
     _echo_json,
     _json_option,
     _load,
+    config_dir,
 )
-from acchub_mailbot.config import CONFIG_ENV, MailboxSettings, Settings
+from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
 from acchub_mailbot.mail.oauth.grant import device_code_login
 from acchub_mailbot.mail.oauth.provider import TokenProvider
-from acchub_mailbot.mail.oauth.settings import OAuthSettings, default_token_store
-from acchub_mailbot.mail.oauth.store import TokenStore
+from acchub_mailbot.mail.oauth.settings import OAuthSettings
+from acchub_mailbot.mail.oauth.store import store_for
 
 
 @click.group()
@@ -44,19 +44,6 @@ def auth() -> None:
 def _oauth_of(mailbox: MailboxSettings) -> OAuthSettings | None:
     oauth = getattr(mailbox.imap, "oauth", None)
     return oauth if isinstance(oauth, OAuthSettings) else None
-
-
-def _config_dir(config_path: Path | None) -> Path:
-    path = config_path or Path(os.environ.get(CONFIG_ENV, ""))
-    return path.resolve().parent if path.name else Path.cwd()
-
-
-def store_for(mailbox: str, oauth: OAuthSettings, config_dir: Path) -> TokenStore:
-    """The mailbox's token store: ``token_store``, else ``tokens/NAME.json`` by the config."""
-    path = oauth.token_store or default_token_store(mailbox, config_dir)
-    if not path.is_absolute():
-        path = config_dir / path
-    return TokenStore(path)
 
 
 def _oauth_mailboxes(settings: Settings, name: str | None) -> list[tuple[str, OAuthSettings]]:
@@ -83,7 +70,7 @@ def login(config_path: Path | None, mailbox_name: str) -> None:
     settings = _load(config_path)
     _apply_logging(settings)
     [(name, oauth)] = _oauth_mailboxes(settings, mailbox_name)
-    store = store_for(name, oauth, _config_dir(config_path))
+    store = store_for(name, oauth, config_dir(config_path))
     try:
         tokens = device_code_login(oauth, store, mailbox=name, echo=click.echo)
     except (OAuthError, OAuthPermanentError) as exc:
@@ -107,11 +94,11 @@ def status(
     """Per OAuth mailbox: is a token stored, and when does the access token expire."""
     settings = _load(config_path)
     _apply_logging(settings)
-    config_dir = _config_dir(config_path)
+    base_dir = config_dir(config_path)
     rows: list[dict[str, Any]] = []
     problem = False
     for name, oauth in _oauth_mailboxes(settings, mailbox_name):
-        with TokenProvider(oauth, store_for(name, oauth, config_dir), mailbox=name) as provider:
+        with TokenProvider(oauth, store_for(name, oauth, base_dir), mailbox=name) as provider:
             if refresh:
                 # A failure is recorded in provider.last_error, which the status below shows.
                 with contextlib.suppress(OAuthError, OAuthPermanentError):

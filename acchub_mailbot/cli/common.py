@@ -8,13 +8,16 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from acchub_mailbot.config import CONFIG_ENV, Settings, insecure_permission_warning, load_settings
-from acchub_mailbot.errors import ConfigError
+from acchub_mailbot.errors import ConfigError, DatabaseUnavailable, NotFound, Refused
 from acchub_mailbot.logs import escape_controls, setup_logging
+
+if TYPE_CHECKING:
+    from acchub_mailbot.app.runtime import App
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The logger keeps the name it had before the package was split into folders: it is part
@@ -57,41 +60,37 @@ def _load(config_path: Path | None) -> Settings:
     return settings
 
 
-def _database_problem(url: str, exc: Exception) -> str:
-    """One readable line for a database that cannot be opened, with the password hidden."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        shown = "(database.url)"
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    reason = " ".join(str(cause).split()) or type(cause).__name__
-    return (
-        f"cannot open the database {shown}: {reason}\n"
-        "Check database.url in the config and that the database server is running and "
-        "reachable; the schema is created or upgraded on start."
-    )
+def config_dir(config_path: Path | None) -> Path:
+    """The folder relative paths in the config are read from (token stores, templates)."""
+    path = config_path or Path(os.environ.get(CONFIG_ENV, ""))
+    return path.resolve().parent if path.name else Path.cwd()
 
 
-def _open_app(config_path: Path | None) -> Any:
-    from sqlalchemy.exc import DBAPIError
-
+def _open_app(config_path: Path | None) -> App:
     from acchub_mailbot.app.runtime import App
 
     settings = _load(config_path)
-    try:
-        app = App.open(settings)
-    except (DBAPIError, OSError) as exc:  # OSError: a SQLite folder that cannot be created
-        raise click.ClickException(_database_problem(settings.database.url, exc)) from None
+    app = App.open(settings)  # DatabaseUnavailable is shown by the group, see AppGroup
     # Commands close the app themselves, but one that fails half-way (unknown client, refused
     # edit) must not leave pooled database connections open. Disposing the engine again after
     # a close is harmless, unlike a second App.close(), which writes to the database.
-    bind = app.sessions.kw.get("bind")
-    if bind is not None:
-        click.get_current_context().call_on_close(bind.dispose)
+    click.get_current_context().call_on_close(app.dispose)
     return app
+
+
+class AppGroup(click.Group):
+    """A command group that shows the application's errors as one line, not a traceback.
+
+    ``NotFound``, ``Refused`` and ``DatabaseUnavailable`` exit 1; ``ConfigError`` exits 2.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise ConfigProblem(f"configuration error: {exc}") from None
+        except (NotFound, Refused, DatabaseUnavailable) as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _echo_json(data: Any) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot import paths
@@ -101,3 +103,31 @@ def migrate(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def redacted_url(url: str) -> str:
+    """The database URL as it may be shown: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+#: What opening the database raises when it cannot: a driver error, or a SQLite folder
+#: that cannot be created.
+OPEN_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError)
+
+
+def open_problem(url: str, exc: Exception) -> str:
+    """One readable line for a database that cannot be opened, with the password hidden."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        shown = "(database.url)"
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    return (
+        f"cannot open the database {shown}: {reason}\n"
+        "Check database.url in the config and that the database server is running and "
+        "reachable; the schema is created or upgraded on start."
+    )

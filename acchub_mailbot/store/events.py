@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from acchub_mailbot.store.models import Digest, Event, utcnow
@@ -54,3 +54,11 @@ def pending_digests(
     if not ignore_backoff:
         query = query.where((Digest.next_attempt_at.is_(None)) | (Digest.next_attempt_at <= now))
     return session.scalars(query).all()
+
+
+def count_pending_digests(session: Session) -> int:
+    """Digests waiting to be sent, whether or not their retry time has come."""
+    return int(
+        session.scalar(select(func.count()).select_from(Digest).where(Digest.status == "pending"))
+        or 0
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from acchub_mailbot.errors import NotFound, Refused
 from acchub_mailbot.store.models import Client, ClientHistory, utcnow
 
 STATUSES = ("pending_verification", "registered", "needs_review", "rejected", "archived")
@@ -45,7 +46,7 @@ class Registration:
     changed: tuple[str, ...]
 
 
-class ClientNotFound(LookupError):
+class ClientNotFound(NotFound):
     """No client has that ID or URL."""
 
 
@@ -217,7 +218,7 @@ def add_client(
 ) -> Client:
     """New client by hand (the *New* action of *Manage clients*)."""
     if session.scalar(select(Client).where(Client.client_url == client_url)) is not None:
-        raise ValueError(f"a client with URL {client_url} already exists")
+        raise Refused(f"a client with URL {client_url} already exists")
     now = utcnow()
     client = Client(
         client_url=client_url,
@@ -248,15 +249,15 @@ def edit_client(
     edited = dict(client.edited_fields or {})
     for field, value in changes.items():
         if field not in EDITABLE_FIELDS:
-            raise ValueError(f"{field} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
+            raise Refused(f"{field} cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})")
         if field == "status" and value not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+            raise Refused(f"status must be one of {', '.join(STATUSES)}")
         if (
             field == "client_url"
             and value != client.client_url
             and session.scalar(select(Client.id).where(Client.client_url == value)) is not None
         ):
-            raise ValueError(f"a client with URL {value} already exists")
+            raise Refused(f"a client with URL {value} already exists")
         old = getattr(client, field)
         if old == value:
             continue

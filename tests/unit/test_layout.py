@@ -232,10 +232,6 @@ def test_the_core_is_pure() -> None:
     assert core_impurities(ROOT) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CLI still opens sessions and runs queries itself; its use cases move to app/ next",
-)
 def test_front_ends_go_through_the_application_layer() -> None:
     assert front_end_shortcuts(ROOT) == []
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from acchub_mailbot.mail.oauth.errors import OAuthPermanentError
 from acchub_mailbot.mail.oauth.responses import _json_object
+from acchub_mailbot.mail.oauth.settings import OAuthSettings, default_token_store
 
 # The logger keeps the name it had before the package was split into folders: it is part
 # of every log line, and operators filter on it.
@@ -147,3 +148,11 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def store_for(mailbox: str, oauth: OAuthSettings, config_dir: Path) -> TokenStore:
+    """The mailbox's token store: ``token_store``, else ``tokens/NAME.json`` by the config."""
+    path = oauth.token_store or default_token_store(mailbox, config_dir)
+    if not path.is_absolute():
+        path = config_dir / path
+    return TokenStore(path)

@@ -1,0 +1,54 @@
+"""``check-config`` as a use case: what the config will run, and every problem found in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acchub_mailbot.config import Settings
+from acchub_mailbot.report.confirmations import check_confirmation_templates
+from acchub_mailbot.report.templating import check_templates
+from acchub_mailbot.store.database import redacted_url
+
+
+@dataclass(frozen=True)
+class ConfigReport:
+    """Lines that describe the setup (no secret in them) and the problems that stop it."""
+
+    summary: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def check_config(settings: Settings) -> ConfigReport:
+    """Render every template in every language in use and describe what would run."""
+    languages = {settings.digest.language} | {m.language for m in settings.mailboxes if m.language}
+    languages |= {a.language for m in settings.mailboxes for a in m.accountants if a.language}
+    problems = check_templates(settings.digest.templates_dir, languages)
+    if any(m.confirm.enabled for m in settings.mailboxes):
+        problems += check_confirmation_templates(settings.digest.templates_dir, languages)
+    summary = [f"database: {redacted_url(settings.database.url)}"]
+    for mailbox in settings.mailboxes:
+        imap = mailbox.imap
+        summary.append(
+            f"mailbox {mailbox.name}: {imap.username} at {imap.host}:{imap.port} "
+            f"({imap.security}), folder {imap.folder}, action {mailbox.action.type}, "
+            f"digest to {', '.join(mailbox.digest_to) or '(nobody)'}"
+            + ("" if imap.verify_tls else "  WARNING: TLS verification is off")
+        )
+    if settings.smtp:
+        summary.append(
+            f"smtp: {settings.smtp.host}:{settings.smtp.port} ({settings.smtp.security})"
+        )
+    else:
+        summary.append(
+            f"smtp: none — digests are written to {settings.digest.output_dir or '(nowhere!)'}"
+        )
+    summary.append(
+        f"digest: {settings.digest.schedule} ({settings.digest.timezone}), "
+        f"language {settings.digest.language}"
+    )
+    summary.append(f"live URL check: {'on' if settings.verification.live_check else 'off'}")
+    if not settings.mailboxes:
+        problems.append("mailboxes: no mailbox configured — add at least one under mailboxes:")
+    if settings.smtp is None and settings.digest.output_dir is None:
+        problems.append("smtp: no SMTP server and no digest.output_dir — digests cannot go out")
+    return ConfigReport(summary, problems)

@@ -1,0 +1,78 @@
+"""``status`` as a use case: per mailbox health, backlog and lease holder; clients and digests.
+
+The shape returned is the contract of ``status --json``; monitors read it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from acchub_mailbot.app.runtime import App
+from acchub_mailbot.config import MailboxSettings
+from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.settings import OAuthSettings
+from acchub_mailbot.mail.oauth.store import store_for
+from acchub_mailbot.store import leases, processed, registry
+from acchub_mailbot.store.events import count_pending_digests
+from acchub_mailbot.store.models import MailboxState
+
+
+def token_status(mailbox: MailboxSettings, config_dir: Path) -> dict[str, Any] | None:
+    """The OAuth token's state as stored (no network): signed in, expiry, last error."""
+    oauth = getattr(mailbox.imap, "oauth", None)
+    if not isinstance(oauth, OAuthSettings):
+        return None
+    store = store_for(mailbox.name, oauth, config_dir)
+    with TokenProvider(oauth, store, mailbox=mailbox.name) as provider:
+        row = provider.status().as_dict()
+    return {k: row.get(k) for k in ("signed_in", "expires_at", "last_refresh_at", "last_error")}
+
+
+def status_report(app: App, config_dir: Path) -> dict[str, Any]:
+    """Healthy means every enabled mailbox polled successfully within 3 intervals."""
+    now = datetime.now(UTC)
+    interval = app.settings.poll.interval_seconds
+    rows = []
+    unhealthy = False
+    with app.sessions() as session:
+        holders = {
+            lease.mailbox: lease.holder
+            for lease in leases.holders(session)
+            if lease.expires_at > now
+        }
+        live = leases.live_instances(session, app.lease_ttl)
+        for mailbox in app.settings.mailboxes:
+            state = session.get(MailboxState, mailbox.name)
+            counts = processed.state_counts(session, mailbox.name)
+            last_ok = state.last_success_at if state else None
+            healthy = last_ok is not None and (now - last_ok).total_seconds() <= 3 * interval
+            unhealthy = unhealthy or (mailbox.enabled and not healthy)
+            rows.append(
+                {
+                    "mailbox": mailbox.name,
+                    "healthy": healthy,
+                    "last_poll_at": state.last_poll_at.isoformat()
+                    if state and state.last_poll_at
+                    else None,
+                    "last_success_at": last_ok.isoformat() if last_ok else None,
+                    "last_error": state.last_error if state else None,
+                    "last_uid": state.last_uid if state else None,
+                    "uidvalidity": state.uidvalidity if state else None,
+                    "backlog": counts.get("seen", 0) + counts.get("failed", 0),
+                    "quarantined": counts.get("quarantined", 0),
+                    "handled": counts.get("done", 0) + counts.get("decided", 0),
+                    "held_by": holders.get(mailbox.name),
+                    "token": token_status(mailbox, config_dir),
+                }
+            )
+        clients_by_status = registry.count_by_status(session)
+        pending = count_pending_digests(session)
+    return {
+        "healthy": not unhealthy,
+        "mailboxes": rows,
+        "clients": clients_by_status,
+        "pending_digests": pending,
+        "instances": live,
+    }

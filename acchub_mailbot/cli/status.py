@@ -1,0 +1,63 @@
+"""``acchub-mailbot status``: health per mailbox, for a person or (``--json``) a monitor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from acchub_mailbot.cli.common import (
+    _config_option,
+    _echo_json,
+    _json_option,
+    _open_app,
+    _table,
+    config_dir,
+)
+
+
+@click.command()
+@_config_option
+@_json_option
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Health per mailbox; exits 1 when a mailbox has not polled successfully for 3 intervals."""
+    from acchub_mailbot.app.status import status_report
+
+    app = _open_app(config_path)
+    report = status_report(app, config_dir(config_path))
+    app.close()
+    rows = report["mailboxes"]
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(
+            _table(
+                [
+                    (
+                        r["mailbox"],
+                        "ok" if r["healthy"] else "UNHEALTHY",
+                        r["last_success_at"] or "never",
+                        r["handled"],
+                        r["backlog"],
+                        r["quarantined"],
+                        r["last_error"] or "",
+                    )
+                    for r in rows
+                ],
+                (
+                    "MAILBOX",
+                    "HEALTH",
+                    "LAST SUCCESS",
+                    "HANDLED",
+                    "BACKLOG",
+                    "QUARANTINED",
+                    "LAST ERROR",
+                ),
+            )
+        )
+        by_status = report["clients"]
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none"
+        click.echo(f"clients: {summary}; digests waiting to be sent: {report['pending_digests']}")
+        click.echo(f"live instances: {', '.join(report['instances']) or 'none'}")
+    sys.exit(0 if report["healthy"] else 1)
