@@ -11,16 +11,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from acchub_mailbot.app import verification
 from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
+from acchub_mailbot.app.digest_schedule import digest_due
 from acchub_mailbot.app.metrics import Metrics, mailbox_is_healthy
 from acchub_mailbot.app.poll import (
     Fencing,
     PollReport,
-    backoff,
     next_work_at,
     poll_mailbox,
     record_poll_error,
@@ -31,7 +30,7 @@ from acchub_mailbot.errors import DatabaseUnavailable, MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.mail.inbox import NETWORK_ERRORS, Inbox
 from acchub_mailbot.mail.sifting import Sifter
-from acchub_mailbot.store import leases, owners, registry
+from acchub_mailbot.store import leases
 from acchub_mailbot.store.database import (
     OPEN_ERRORS,
     make_engine,
@@ -39,12 +38,10 @@ from acchub_mailbot.store.database import (
     open_problem,
     session_factory,
 )
-from acchub_mailbot.store.events import add_event
-from acchub_mailbot.store.models import Client, Digest, Event, utcnow
+from acchub_mailbot.store.models import utcnow
 from acchub_mailbot.verify.urlcheck import (
     LiveChecker,
     LiveCheckSettings,
-    Outcome,
     VerificationResult,
 )
 
@@ -371,112 +368,18 @@ class App:
 
     def verify_pending(self, limit: int = 50) -> int:
         """Run "Test client URL" for clients waiting for it; returns how many were checked."""
-        from acchub_mailbot.app.pipeline import clients_due_for_verification
-
-        now = utcnow()
-        with self.sessions() as session:
-            due = [
-                (c.id, c.client_url)
-                for c in (
-                    session.get(Client, cid)
-                    for cid in clients_due_for_verification(session, now, limit)
-                )
-                if c is not None
-            ]
-        for client_id, url in due:
-            result = self.checker.check(url)
-            self.record_verification(client_id, result, actor="pipeline")
-        return len(due)
+        return verification.verify_pending(self.sessions, self.settings, self.checker, limit)
 
     def record_verification(
         self, client_id: int, result: VerificationResult, *, actor: str
     ) -> None:
-        v = self.settings.verification
-        with self.sessions.begin() as session:
-            client = session.get(Client, client_id)
-            if client is None:
-                return
-            attempts = (client.verification_attempts or 0) + 1
-            next_at = None
-            if result.outcome is Outcome.UNREACHABLE and attempts < v.retry_max_attempts:
-                next_at = result.checked_at + backoff(attempts, v.retry_base_seconds)
-            registry.record_verification(
-                session,
-                client,
-                outcome=result.outcome.value,
-                reason=result.reason,
-                at=result.checked_at,
-                next_attempt_at=next_at,
-                actor=actor,
-            )
-            payload = {
-                "client_name": client.name,
-                "client_url": client.client_url,
-                "access_link": client.access_link,
-                "add_client_link": client.add_client_link,
-                "message_id": client.source_message_id,
-                "reasons": [result.reason] if result.reason else [],
-            }
-            mailbox = client.mailbox or "manual"
-            audiences = [""]
-            configured = [m for m in self.settings.mailboxes if m.name == mailbox]
-            if configured and configured[0].digest_to_forwarders:
-                audiences = [f"owner:{o}" for o in owners.owners_of(session, client.id)]
-                if configured[0].admin_recipients:
-                    audiences.insert(0, "")
-            was_pending = client.status == "pending_verification"
-            if result.outcome is Outcome.VERIFIED:
-                if was_pending:
-                    registry.set_status(session, client, "registered", actor=actor)
-                    for audience in audiences:
-                        add_event(session, mailbox, "registered", payload, audience=audience)
-            elif result.outcome is Outcome.FAILED:
-                if was_pending:
-                    registry.set_status(
-                        session, client, "needs_review", actor=actor, reason=result.reason
-                    )
-                    for audience in audiences:
-                        add_event(
-                            session, mailbox, "verification_failed", payload, audience=audience
-                        )
-            elif was_pending and next_at is None:
-                registry.set_status(
-                    session,
-                    client,
-                    "needs_review",
-                    actor=actor,
-                    reason=f"still unreachable after {attempts} attempts: {result.reason}",
-                )
-                for audience in audiences:
-                    add_event(session, mailbox, "verification_failed", payload, audience=audience)
+        """Write a URL test on the client card, and the digest news it makes."""
+        verification.record_verification(self.sessions, self.settings, client_id, result, actor)
 
     # -- digests ---------------------------------------------------------------------------
 
     def digest_due(self, mailbox: MailboxSettings, now: datetime) -> bool:
-        """Immediate: whenever there is news. Cron: when a fire time passed since the last one."""
-        schedule = self.settings.digest.schedule
-        with self.sessions() as session:
-            pending_events = session.scalar(
-                select(func.count())
-                .select_from(Event)
-                .where(Event.mailbox == mailbox.name, Event.digest_id.is_(None))
-            )
-            if schedule == "immediate":
-                return bool(pending_events) or self.settings.digest.send_empty
-            last = session.scalar(
-                select(func.max(Digest.created_at)).where(Digest.mailbox == mailbox.name)
-            )
-            oldest = session.scalar(
-                select(func.min(Event.created_at)).where(
-                    Event.mailbox == mailbox.name, Event.digest_id.is_(None)
-                )
-            )
-        since = last or oldest
-        if since is None:
-            since = now - timedelta(days=1)
-        trigger = CronTrigger.from_crontab(schedule, timezone=self.settings.digest.timezone)
-        fire = trigger.get_next_fire_time(None, since)
-        return fire is not None and fire <= now
+        return digest_due(self.sessions, self.settings, mailbox, now)
 
     def send_digests(self, *, force: bool = False, name: str | None = None) -> list[str]:
         """Prepare the digests that are due, then deliver every pending one."""
