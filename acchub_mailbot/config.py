@@ -4,6 +4,11 @@ Every problem is reported as a :class:`ConfigError` that names the key (``mailbo
 and says how to fix it, so a bad config stops start-up with one readable message. Secrets never sit
 in the file: ``password_env`` names an environment variable and ``password_file`` a file; both are
 resolved here into :class:`pydantic.SecretStr` values, which never print their content.
+
+The module is longer than 400 lines because it is the whole schema of ``config.yaml`` in one
+place: every key with its default and its check, in the order of ``config.example.yaml``, so
+that a key is found by reading one file. The OAuth keys are the exception: they live with the
+sign-in code in ``mail/oauth/settings.py``.
 """
 
 from __future__ import annotations
