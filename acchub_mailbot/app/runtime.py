@@ -15,13 +15,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from acchub_mailbot.app.backoff import backoff
 from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
-from acchub_mailbot.app.poll import (
+from acchub_mailbot.app.poll import poll_mailbox
+from acchub_mailbot.app.pollstate import (
     Fencing,
     PollReport,
-    backoff,
     next_work_at,
-    poll_mailbox,
     record_poll_error,
     touch_success,
 )
