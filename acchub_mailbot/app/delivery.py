@@ -27,9 +27,9 @@ from acchub_mailbot.report.digest import (
     MailboxHealth,
     RenderedDigest,
     build_digest,
-    header_safe,
     is_empty,
 )
+from acchub_mailbot.report.safetext import header_safe
 from acchub_mailbot.report.templating import render_digest
 from acchub_mailbot.store import owners
 from acchub_mailbot.store.events import pending_digests, unassigned_events
