@@ -17,7 +17,7 @@ from email.utils import format_datetime, make_msgid
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot import failpoints
-from acchub_mailbot.app.poll import backoff
+from acchub_mailbot.app.backoff import backoff
 from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.errors import DeliveryFailed
 from acchub_mailbot.mail.outbox import send, write_eml
@@ -27,9 +27,9 @@ from acchub_mailbot.report.digest import (
     MailboxHealth,
     RenderedDigest,
     build_digest,
-    header_safe,
     is_empty,
 )
+from acchub_mailbot.report.safetext import header_safe
 from acchub_mailbot.report.templating import render_digest
 from acchub_mailbot.store import owners
 from acchub_mailbot.store.events import pending_digests, unassigned_events

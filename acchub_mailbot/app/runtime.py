@@ -17,11 +17,11 @@ from acchub_mailbot.app import verification
 from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
 from acchub_mailbot.app.digest_schedule import digest_due
 from acchub_mailbot.app.metrics import Metrics, mailbox_is_healthy
-from acchub_mailbot.app.poll import (
+from acchub_mailbot.app.poll import poll_mailbox
+from acchub_mailbot.app.pollstate import (
     Fencing,
     PollReport,
     next_work_at,
-    poll_mailbox,
     record_poll_error,
     touch_success,
 )

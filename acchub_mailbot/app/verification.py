@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from acchub_mailbot.app.backoff import backoff
 from acchub_mailbot.app.pipeline import clients_due_for_verification
-from acchub_mailbot.app.poll import backoff
 from acchub_mailbot.config import Settings
 from acchub_mailbot.store import owners, registry
 from acchub_mailbot.store.events import add_event

@@ -23,7 +23,7 @@ from acchub_mailbot.core.forward_policy import ForwarderPolicy
 from acchub_mailbot.core.messages import Message
 from acchub_mailbot.core.negatives import automatic_reason
 from acchub_mailbot.handlers.base import Decision, Verdict
-from acchub_mailbot.report.digest import defang_text, header_safe
+from acchub_mailbot.report.safetext import defang_text, header_safe
 from acchub_mailbot.report.templating import make_environment
 
 SUBJECT_TEMPLATE = "confirmation.subject.j2"

@@ -6,19 +6,41 @@ calls :func:`build_digest`; :mod:`acchub_mailbot.report.templating` turns the re
 subject, a text part and an HTML part. Everything here is pure: no clock, no database, no Jinja.
 
 Text that came from an email (client names, subjects, senders, reasons) is attacker-controlled.
-It is put on one line and clipped here, so a name cannot forge extra lines in the text part or
-headers in the subject; HTML escaping is left to the template engine's autoescaping.
+Every event is cleaned here with :mod:`acchub_mailbot.report.safetext` (one line, clipped,
+defanged for look-alikes) before any template sees it; sample data for previews is in
+:mod:`acchub_mailbot.report.samples`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from acchub_mailbot.report.safetext import TEXT_LIMIT, clip, defang, defang_text, header_safe
+
+__all__ = [
+    "SECTION_LIMIT",
+    "TEXT_LIMIT",
+    "TOKEN_WARNING",
+    "URL_LIMIT",
+    "DigestContent",
+    "DigestCounts",
+    "DigestEvent",
+    "EventKind",
+    "HealthLine",
+    "HealthStatus",
+    "MailboxHealth",
+    "RenderedDigest",
+    "TokenState",
+    "build_digest",
+    "defang",
+    "defang_text",
+    "header_safe",
+    "is_empty",
+]
 
 #: A sign-in token expiring sooner than this is flagged, so there is time to renew it.
 TOKEN_WARNING = timedelta(days=7)
@@ -27,25 +49,9 @@ TOKEN_WARNING = timedelta(days=7)
 #: must not push the digest past the size at which mail clients clip it (Gmail: ~100 kB).
 SECTION_LIMIT = 50
 
-#: Longest shown value of a name, subject, sender or reason; the rest is replaced by an ellipsis.
-TEXT_LIMIT = 200
 
 #: Longest shown rejected URL: long enough to recognize it, short enough to keep lines readable.
 URL_LIMIT = 300
-
-# Characters that change how text is displayed without being visible: bidirectional overrides
-# (which can make "moc.evil" read as "live.com") and zero-width characters used to dodge filters.
-_INVISIBLE = frozenset(
-    "\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
-)
-_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x85\u2028\u2029\t")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(//|\\\\)")
-_BARE_DOT = re.compile(r"(?<!\[)\.(?!\])")
-# A URL, or a host name such as "login-check.example", inside free text.
-_LINKISH = re.compile(
-    r"(?i)\b[a-z][a-z0-9+.\-]*:(?://|\\\\)\S+"
-    r"|\b(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z][a-z0-9\-]*[a-z0-9]\b\S*"
-)
 
 
 class EventKind(StrEnum):
@@ -174,59 +180,6 @@ class RenderedDigest:
     html: str
 
 
-def header_safe(value: str) -> str:
-    """Put ``value`` on one line: line breaks and tabs become spaces, control and invisible
-    characters go, runs of whitespace collapse. Used for the subject (no header injection) and for
-    every email-supplied string shown in the digest (no forged lines, no bidi tricks)."""
-    kept: list[str] = []
-    for char in value:
-        if char in _LINE_BREAKS:
-            kept.append(" ")
-        elif char in _INVISIBLE or unicodedata.category(char) in ("Cc", "Cs"):
-            continue
-        else:
-            kept.append(char)
-    return " ".join("".join(kept).split())
-
-
-def defang(url: str) -> str:
-    """Make a URL readable but never clickable: ``https://evil.example/x`` becomes
-    ``hxxps://evil[.]example/x``. Every scheme and every dot is neutralised, including those of
-    URLs hidden in the query string, because mail clients turn anything URL-like into a link.
-    Applying it twice changes nothing more."""
-    text = header_safe(url)
-
-    def _scheme(match: re.Match[str]) -> str:
-        scheme = match.group(1)
-        if scheme.lower() in ("hxxp", "hxxps"):
-            return f"{scheme}://"
-        if scheme.lower() in ("http", "https"):
-            xx = "".join("X" if char.isupper() else "x" for char in scheme[1:3])
-            return f"{scheme[0]}{xx}{scheme[3:]}://"
-        return f"{scheme}[:]//"
-
-    text = _SCHEME.sub(_scheme, text)
-    return _BARE_DOT.sub("[.]", text)
-
-
-def defang_text(text: str) -> str:
-    """Defang every URL and host name inside free text (a rejection reason, a subject), so that
-    no part of a look-alike's report can be clicked in a mail client that links bare domains."""
-    return _LINKISH.sub(lambda match: defang(match.group(0)), header_safe(text))
-
-
-def _clip(value: str | None, limit: int = TEXT_LIMIT) -> str | None:
-    """One line, at most ``limit`` characters; ``None`` and blank stay ``None``."""
-    if value is None:
-        return None
-    text = header_safe(value)
-    if not text:
-        return None
-    if len(text) > limit:
-        return text[: limit - 1].rstrip() + "…"
-    return text
-
-
 def _defang_optional(value: str | None) -> str | None:
     return defang_text(value) if value is not None else None
 
@@ -239,8 +192,8 @@ def _require_aware(value: datetime, what: str) -> datetime:
 
 def _clean(event: DigestEvent) -> DigestEvent:
     """The event with every email-supplied string made one-line and bounded."""
-    reasons = tuple(r for r in (_clip(reason) for reason in event.reasons) if r)
-    rejected = _clip(event.rejected_url, URL_LIMIT)
+    reasons = tuple(r for r in (clip(reason) for reason in event.reasons) if r)
+    rejected = clip(event.rejected_url, URL_LIMIT)
     if event.kind is EventKind.REJECTED:
         # Everything about a look-alike may name its host; none of it may become a link.
         event = replace(
@@ -257,13 +210,13 @@ def _clean(event: DigestEvent) -> DigestEvent:
     return replace(
         event,
         occurred_at=_require_aware(event.occurred_at, f"event {event.id} occurred_at"),
-        client_name=_clip(event.client_name),
-        client_url=_clip(event.client_url, URL_LIMIT * 4),
-        access_link=_clip(event.access_link, URL_LIMIT * 4),
-        add_client_link=_clip(event.add_client_link, URL_LIMIT * 8),
-        subject=_clip(event.subject),
-        sender=_clip(event.sender),
-        message_id=_clip(event.message_id),
+        client_name=clip(event.client_name),
+        client_url=clip(event.client_url, URL_LIMIT * 4),
+        access_link=clip(event.access_link, URL_LIMIT * 4),
+        add_client_link=clip(event.add_client_link, URL_LIMIT * 8),
+        subject=clip(event.subject),
+        sender=clip(event.sender),
+        message_id=clip(event.message_id),
         reasons=reasons,
         rejected_url=defang(rejected) if rejected else None,
     )
@@ -306,7 +259,7 @@ def _health_line(health: MailboxHealth, now: datetime) -> HealthLine:
     else:
         status = HealthStatus.OK
     return HealthLine(
-        name=_clip(health.name) or "?",
+        name=clip(health.name) or "?",
         status=status,
         last_poll_at=(
             _require_aware(health.last_poll_at, f"mailbox {health.name} last_poll_at")
@@ -319,7 +272,7 @@ def _health_line(health: MailboxHealth, now: datetime) -> HealthLine:
             else None
         ),
         # An old error that a later success cleared is history, not news.
-        last_error=_clip(health.last_error) if status is HealthStatus.FAILING else None,
+        last_error=clip(health.last_error) if status is HealthStatus.FAILING else None,
         errors_since_success=max(health.errors_since_success, 0),
         token_expires_at=expires,
         token_state=state,
@@ -409,138 +362,3 @@ def is_empty(content: DigestContent) -> bool:
     """True when no event is reported. Mailbox health alone does not make a digest worth
     sending: a failing mailbox would otherwise trigger a mail on every schedule tick."""
     return content.counts.events == 0
-
-
-#: The fixed moment of the sample digest, so previews and tests are reproducible.
-SAMPLE_NOW = datetime(2025, 1, 15, 8, 30, tzinfo=UTC)
-
-
-def sample_events() -> tuple[DigestEvent, ...]:
-    """One event of every kind, with realistic values, for previews and template checks."""
-    at = SAMPLE_NOW
-    subject = "You have been invited to Dynamics 365 Business Central"
-    return (
-        DigestEvent(
-            id=1,
-            kind=EventKind.REGISTERED,
-            mailbox="accounting",
-            occurred_at=at - timedelta(hours=5),
-            client_name="Contoso Ltd",
-            client_url="https://businesscentral.dynamics.com/contoso.onmicrosoft.com",
-            access_link=(
-                "https://businesscentral.dynamics.com/contoso.onmicrosoft.com"
-                "?redirectedfromsignup=1"
-            ),
-            add_client_link=(
-                "https://accountants.dynamics.com/?page=21&mode=Edit&filter=%27Client%20Link%27"
-                "%20IS%20%27https%3A%2F%2Fbusinesscentral.dynamics.com%2Fcontoso.onmicrosoft.com"
-                "%27%20AND%20%27Customer.Name%27%20IS%20%27Contoso%20Ltd%27"
-            ),
-            subject=subject,
-            sender="admin@contoso.example",
-            message_id="<inv-1@contoso.example>",
-        ),
-        DigestEvent(
-            id=2,
-            kind=EventKind.REGISTERED,
-            mailbox="accounting",
-            occurred_at=at - timedelta(hours=2),
-            client_name="Fabrikam SARL",
-            client_url="https://businesscentral.dynamics.com/5b0c9a2e-3f6d-4c1a-9e8b-7d2f1a6c4e90",
-            access_link=(
-                "https://businesscentral.dynamics.com/5b0c9a2e-3f6d-4c1a-9e8b-7d2f1a6c4e90"
-                "?redirectedfromsignup=1"
-            ),
-            subject=f"TR: {subject}",
-            sender="compta@fabrikam.example",
-            message_id="<inv-2@fabrikam.example>",
-        ),
-        DigestEvent(
-            id=3,
-            kind=EventKind.PENDING_VERIFICATION,
-            mailbox="accounting",
-            occurred_at=at - timedelta(hours=1),
-            client_name="Northwind Traders",
-            client_url="https://businesscentral.dynamics.com/northwind.onmicrosoft.com",
-            access_link=(
-                "https://businesscentral.dynamics.com/northwind.onmicrosoft.com"
-                "?redirectedfromsignup=1"
-            ),
-            subject=subject,
-            sender="it@northwind.example",
-            reasons=("Business Central did not answer in time; the check will be retried",),
-        ),
-        DigestEvent(
-            id=4,
-            kind=EventKind.NEEDS_REVIEW,
-            mailbox="accounting",
-            occurred_at=at - timedelta(minutes=50),
-            subject=f"Fwd: {subject}",
-            sender="partner@wingtip.example",
-            message_id="<fwd-4@wingtip.example>",
-            reasons=("the link was rewritten by Mimecast and no readable copy was found",),
-        ),
-        DigestEvent(
-            id=5,
-            kind=EventKind.VERIFICATION_FAILED,
-            mailbox="accounting",
-            occurred_at=at - timedelta(minutes=40),
-            client_name="Tailspin Toys",
-            client_url="https://businesscentral.dynamics.com/tailspin.onmicrosoft.com",
-            subject=subject,
-            sender="owner@tailspin.example",
-            reasons=("Business Central answered that this tenant does not exist",),
-        ),
-        DigestEvent(
-            id=6,
-            kind=EventKind.REJECTED,
-            mailbox="accounting",
-            occurred_at=at - timedelta(minutes=30),
-            client_name="Contoso Ltd",
-            subject=subject,
-            sender="billing@contoso-payments.example",
-            message_id="<lookalike-6@contoso-payments.example>",
-            rejected_url="https://businesscentral.dynamics.com.login-check.example/contoso",
-            reasons=(
-                "look-alike host businesscentral.dynamics.com.login-check.example: "
-                "a legitimate name is used as part of a foreign domain",
-            ),
-        ),
-        DigestEvent(
-            id=7,
-            kind=EventKind.QUARANTINED,
-            mailbox="accounting",
-            occurred_at=at - timedelta(minutes=10),
-            subject=subject,
-            sender="admin@adventure-works.example",
-            message_id="<broken-7@adventure-works.example>",
-            reasons=("the message could not be decoded (invalid base64 in the HTML part)",),
-        ),
-    )
-
-
-def sample_health() -> tuple[MailboxHealth, ...]:
-    """Two mailboxes: one healthy with a token about to expire, one failing."""
-    return (
-        MailboxHealth(
-            name="accounting",
-            last_poll_at=SAMPLE_NOW - timedelta(minutes=1),
-            last_success_at=SAMPLE_NOW - timedelta(minutes=1),
-            last_error=None,
-            token_expires_at=SAMPLE_NOW + timedelta(days=5),
-        ),
-        MailboxHealth(
-            name="office",
-            last_poll_at=SAMPLE_NOW - timedelta(minutes=2),
-            last_success_at=SAMPLE_NOW - timedelta(hours=3),
-            last_error="IMAP login failed: [AUTHENTICATIONFAILED] Authentication failed.",
-            errors_since_success=3,
-        ),
-    )
-
-
-def sample_digest_content(language: str = "en", *, timezone: str = "UTC") -> DigestContent:
-    """A digest with every section filled, for ``check-config`` and ``digest preview``."""
-    return build_digest(
-        sample_events(), sample_health(), language=language, now=SAMPLE_NOW, timezone=timezone
-    )

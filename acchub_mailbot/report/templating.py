@@ -31,13 +31,9 @@ from babel.numbers import format_decimal
 from babel.support import Translations
 
 from acchub_mailbot import paths
-from acchub_mailbot.report.digest import (
-    DigestContent,
-    RenderedDigest,
-    defang,
-    header_safe,
-    sample_digest_content,
-)
+from acchub_mailbot.report.digest import DigestContent, RenderedDigest
+from acchub_mailbot.report.safetext import defang, header_safe
+from acchub_mailbot.report.samples import sample_digest_content
 
 SOURCE_LANGUAGE = "en"
 DOMAIN = "messages"

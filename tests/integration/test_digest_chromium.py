@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from acchub_mailbot.report.digest import sample_digest_content
+from acchub_mailbot.report.samples import sample_digest_content
 from acchub_mailbot.report.templating import render_digest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RENDER = """
 import json, acchub_mailbot
-from acchub_mailbot.report.digest import sample_digest_content
+from acchub_mailbot.report.samples import sample_digest_content
 from acchub_mailbot.report.templating import check_templates, render_digest, shipped_templates_dir
 rendered = render_digest(sample_digest_content("fr", timezone="Europe/Paris"))
 print(json.dumps({

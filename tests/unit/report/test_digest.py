@@ -11,7 +11,6 @@ import markupsafe
 import pytest
 
 from acchub_mailbot.report.digest import (
-    SAMPLE_NOW,
     SECTION_LIMIT,
     DigestContent,
     DigestEvent,
@@ -24,8 +23,8 @@ from acchub_mailbot.report.digest import (
     defang_text,
     header_safe,
     is_empty,
-    sample_digest_content,
 )
+from acchub_mailbot.report.samples import SAMPLE_NOW, sample_digest_content
 from acchub_mailbot.report.templating import render_digest
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from acchub_mailbot.report.digest import sample_digest_content
+from acchub_mailbot.report.samples import sample_digest_content
 from acchub_mailbot.report.templating import (
     DIGEST_TEMPLATES,
     available_languages,
