@@ -244,10 +244,6 @@ def test_there_are_no_import_cycles() -> None:
     assert cycles(ROOT) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/main, poll, urlcheck, messages, config, prefilter, digest, runtime: over 400 lines",
-)
 def test_long_modules_say_why() -> None:
     assert long_modules_without_reason(ROOT) == []
 

@@ -1,48 +1,7 @@
-"""A cheap test that lets most mail skip parsing: can this message possibly be reported?
+"""The markers and where they are looked for: texts, header blocks and decoded body parts.
 
-Parsing (mail-parser, the MIME walk, HTML to text, link extraction) is the expensive part of a
-scan, and ~99% of a mailbox is ordinary mail. :func:`could_be_invitation` answers ``False`` only
-when the detector (:func:`acchub_mailbot.handlers.decide`) would answer ``not_invitation``; a
-message it drops is recorded as ``not_invitation`` without being parsed, so a wrong ``False``
-would silently lose an invitation or a look-alike warning. ``True`` just means "parse it".
-
-Why ``False`` is safe: every way the detector reaches a verdict other than ``not_invitation``
-needs one of these, in one message level (the message, or an attached message at any depth):
-
-1. A link that :func:`acchub_mailbot.core.linkshape.classify` calls access, hub or suspect, or a
-   Mimecast link. After gateway unwrapping, that needs (a) a query key ``redirectedfromsignup``, or
-   (b) a hub filter naming ``client link``, or (c) a host (the text after ``//`` up to ``/?#``)
-   containing ``accountants`` / ``dynamics`` / ``businesscentral`` / a test-host marker /
-   ``mimecast`` / ``xn--``, or a label within two edits of ``businesscentral`` -- which keeps one
-   of its thirds ``busin`` / ``essce`` / ``ntral`` intact (two edits touch at most two thirds).
-   A host that is plainly (ASCII, nothing but letters, digits, dots and hyphens) under one of
-   Microsoft's domains is unrelated to ``classify`` unless hub-shaped (``accountants``) or a
-   legacy Financials host (``financials.dynamics``), so only those markers count there.
-   Unwrapping Safe Links and percent-encoded links is one ``unquote`` per layer, so the inner
-   URL appears in one of the texts decoded 0-8 times; Proofpoint (whose v2/v3 encodings hide the
-   host) is recognised by its own host ``urldefense``.
-2. A subject matching :data:`acchub_mailbot.core.phrases.PRODUCT`: ``dynamics``,
-   ``business central`` or ``financials``.
-3. Microsoft's guest invitation: a sender containing ``invites``, a host containing
-   ``microsoftonline`` or ``invitationsmicrosoft``, or ``invites@microsoft.com`` in a body.
-
-Each marker is looked for in a *normalised* form that can only keep or add matches compared
-with what the detector compares: Unicode NFKC, case folding (plus the four non-ASCII letters
-Python's ``re.IGNORECASE`` equates with ASCII ones), the detector's own homoglyph table, accents
-stripped, and every character other than ``a-z0-9`` removed (the detector removes dots and
-hyphens from hosts and allows whitespace in ``business\\s*central``; removing more only adds
-matches). Each body is checked as the detector could see it: raw, HTML-unescaped, as visible
-text (tags, comments and hidden elements removed exactly as :func:`~acchub_mailbot.core.htmltext.
-html_to_text` does, or by that very function when the markup is unusual), each also
-percent-decoded up to eight times; bodies are decoded with every charset and transfer encoding
-either the server or the part's own header names. A charset that does not keep ASCII as ASCII
-(UTF-16, UTF-7, EBCDIC) makes the answer ``True``, as does anything this module cannot read.
-
-The parser's own limits (:mod:`acchub_mailbot.core.limits`) also send a message to review whatever
-it says, so a message that may reach one (many parts, deep nesting, large text) always passes;
-sizes are the encoded ones, never smaller than the decoded text. The one limit that cannot be
-predicted is the parse-time budget, a guard against pathological input: what stays within every
-size and structure limit parses well inside it.
+Why a message without any of them is safe to skip is the argument in the package docstring
+(:mod:`acchub_mailbot.core.prefilter`).
 """
 
 from __future__ import annotations
@@ -55,14 +14,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from email import message_from_bytes, policy
 from email.message import Message as StdMessage
 from functools import lru_cache
 from urllib.parse import unquote
 
-from acchub_mailbot.core import bodyparts
 from acchub_mailbot.core.htmltext import HIDDEN_TAGS, html_to_text
-from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.core.links import MAX_UNWRAP_DEPTH
 from acchub_mailbot.core.linkshape import _CONFUSABLES, IMITATED, is_microsoft_host
 from acchub_mailbot.core.messages import MESSAGE_TYPES, decode_bytes
@@ -396,143 +352,6 @@ def could_be_invitation(headers: Iterable[bytes], parts: Sequence[BodyPart]) -> 
     return False
 
 
-# -- a planned fetch: limits first, then the markers ---------------------------------------------
-
-
-def _shape(node: bodyparts.Node | None, depth: int = 0, rfc822: int = 0) -> tuple[int, int, int]:
-    """``(parts, MIME depth, attached-message depth)`` of a planned tree."""
-    if node is None:
-        return 0, depth, rfc822
-    if isinstance(node, bodyparts.Leaf):
-        return 1, depth, rfc822
-    if isinstance(node, bodyparts.Embedded):
-        parts, deepest, nested = _shape(node.body, depth + 1, rfc822 + 1)
-        return parts + 1, deepest, nested
-    total, deepest, nested = 1, depth, rfc822
-    for child in node.children:
-        parts, child_depth, child_nested = _shape(child, depth + 1, rfc822)
-        total += parts
-        deepest = max(deepest, child_depth)
-        nested = max(nested, child_nested)
-    return total, deepest, nested
-
-
-def may_hit_limits(plan: bodyparts.Plan, limits: Limits) -> bool:
-    """True when parsing might stop at a parser limit, which makes the verdict
-    ``needs_review`` whatever the content (:func:`acchub_mailbot.handlers.decide`).
-
-    Sizes are the encoded sizes from BODYSTRUCTURE, never smaller than the decoded text; counts
-    and depths get a margin because the server and the parser count slightly differently.
-    """
-    parts, depth, rfc822 = _shape(plan.root)
-    if parts * 2 > limits.max_parts or depth + 2 >= limits.max_mime_depth:
-        return True
-    if rfc822 + 1 >= limits.max_rfc822_depth:
-        return True
-    text = sum(leaf.size for leaf in bodyparts.leaves(plan.root) if leaf.maintype == "text")
-    return text >= min(limits.max_text_bytes, limits.max_html_bytes)
-
-
-def sections_could_be_invitation(
-    plan: bodyparts.Plan, sections: dict[str, bytes], limits: Limits | None = None
-) -> bool:
-    """:func:`could_be_invitation` for a planned fetch (see :mod:`acchub_mailbot.core.bodyparts`),
-    also True when the parser's limits could decide instead of the content."""
-    if plan.root is None:
-        return True
-    if may_hit_limits(plan, limits or Limits()):
-        return True
-    headers = [sections.get(h, b"") for h in bodyparts.message_headers(plan.root)]
-    parts = [
-        BodyPart(
-            sections.get(leaf.section, b""),
-            sections.get(leaf.header, b""),
-            leaf.encoding,
-            leaf.charset,
-            f"{leaf.maintype}/{leaf.subtype}",
-        )
-        for leaf in bodyparts.leaves(plan.root)
-        if leaf.fetch_body
-    ]
-    return could_be_invitation(headers, parts)
-
-
-# -- whole messages (tests, and messages fetched whole) ------------------------------------------
-
-
-def _header_lines(message: StdMessage) -> bytes:
-    lines = [f"{k}: {v}" for k, v in message.items() if k.lower() in ("subject", "from")]
-    return "\n".join(lines).encode("utf-8", "surrogateescape")
-
-
-def _std_leaves(part: StdMessage, headers: list[bytes], parts: list[BodyPart], depth: int) -> None:
-    """Collect the header blocks and leaves of a parsed message, into attached messages."""
-    if depth > 60:
-        return
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        is_message = part.get_content_type() in MESSAGE_TYPES
-        for child in payload:
-            if isinstance(child, StdMessage):
-                if is_message:
-                    headers.append(_header_lines(child))
-                _std_leaves(child, headers, parts, depth + 1)
-        return
-    raw = payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else b""
-    header = "\n".join(f"{k}: {v}" for k, v in part.items()).encode("utf-8", "surrogateescape")
-    charset = part.get_param("charset")
-    parts.append(
-        BodyPart(
-            raw,
-            header,
-            str(part.get("content-transfer-encoding", "")),
-            charset if isinstance(charset, str) else None,
-            part.get_content_type(),
-        )
-    )
-
-
-def _std_shape(part: StdMessage, depth: int = 0, rfc822: int = 0) -> tuple[int, int, int]:
-    """``(parts, MIME depth, attached-message depth)`` of a parsed message."""
-    payload = part.get_payload()
-    if not isinstance(payload, list) or depth > 200:
-        return 1, depth, rfc822
-    nested = rfc822 + (1 if part.get_content_type() in MESSAGE_TYPES else 0)
-    total, deepest, inner = 1, depth, nested
-    for child in payload:
-        if isinstance(child, StdMessage):
-            parts, child_depth, child_nested = _std_shape(child, depth + 1, nested)
-            total += parts
-            deepest = max(deepest, child_depth)
-            inner = max(inner, child_nested)
-    return total, deepest, inner
-
-
-def message_could_be_invitation(raw: bytes, limits: Limits | None = None) -> bool:
-    """:func:`could_be_invitation` for a whole message, parsed with the standard library;
-    also True when the parser's limits could decide instead of the content."""
-    limits = limits or Limits()
-    try:
-        parsed = message_from_bytes(raw, policy=policy.compat32)
-    except Exception:  # anything unreadable is left to the full parser
-        return True
-    headers: list[bytes] = [_header_lines(parsed)]
-    parts: list[BodyPart] = []
-    try:
-        count, depth, rfc822 = _std_shape(parsed)
-        _std_leaves(parsed, headers, parts, 0)
-    except Exception:  # a broken structure is left to the full parser
-        return True
-    if count * 2 > limits.max_parts or depth + 2 >= limits.max_mime_depth:
-        return True
-    if rfc822 + 1 >= limits.max_rfc822_depth:
-        return True
-    text = sum(len(p.payload) for p in parts if p.content_type.startswith("text/"))
-    if text >= min(limits.max_text_bytes, limits.max_html_bytes):
-        return True
-    return could_be_invitation(headers, parts)
-
-
 __all__ = [
     "BODY_MARKERS",
     "HOST_MARKERS",
@@ -541,9 +360,6 @@ __all__ = [
     "could_be_invitation",
     "header_could_be_invitation",
     "keeps_ascii",
-    "may_hit_limits",
-    "message_could_be_invitation",
-    "sections_could_be_invitation",
     "squash",
     "text_could_be_invitation",
 ]
