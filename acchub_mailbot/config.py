@@ -317,6 +317,7 @@ class PollSettings(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 5
     retry_base_seconds: Annotated[float, Field(gt=0, le=86400)] | None = None
     lease_seconds: Annotated[int, Field(ge=5, le=86400)] | None = None
+    heartbeat_seconds: Annotated[float, Field(ge=0.5, le=300)] = 5.0
     idle: bool = False
     idle_watchdog_seconds: Annotated[float, Field(ge=5, le=1740)] = 120.0
     prefilter_workers: Annotated[int, Field(ge=0, le=64)] | None = None
@@ -333,6 +334,11 @@ class PollSettings(_Model):
     def lease_ttl(self) -> int:
         """How long a mailbox stays claimed by a silent process (default: 3 intervals, >= 60 s)."""
         return self.lease_seconds or max(60, 3 * self.interval_seconds)
+
+    @property
+    def missed_heartbeats(self) -> float:
+        """Silence after which an instance counts as dead: three heartbeats."""
+        return 3 * self.heartbeat_seconds
 
     @property
     def retry_base(self) -> float:

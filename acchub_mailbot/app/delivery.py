@@ -31,9 +31,10 @@ from acchub_mailbot.report.digest import (
 )
 from acchub_mailbot.report.safetext import header_safe
 from acchub_mailbot.report.templating import render_digest
-from acchub_mailbot.store import owners
-from acchub_mailbot.store.events import pending_digests, unassigned_events
-from acchub_mailbot.store.models import Digest, Event, MailboxState, utcnow
+from acchub_mailbot.store import claims
+from acchub_mailbot.store.events import assign_events, unassigned_events
+from acchub_mailbot.store.holders import gone_here
+from acchub_mailbot.store.models import Confirmation, Digest, Event, MailboxState, utcnow
 
 # The logger keeps the name it had before the package was split into folders: it is part
 # of every log line, and operators filter on it.
@@ -114,6 +115,20 @@ def prepare_digest(
     """Create pending digests from the unreported events, one per audience (the admins, and
     each accountant when ``digest_to`` says ``forwarders``); returns their ids."""
     now = now or utcnow()
+    try:
+        return _prepare(sessions, settings, mailbox, now)
+    except _Raced:
+        log.debug("mailbox=%s: its digest was prepared by another sender", mailbox.name)
+        return []
+
+
+class _Raced(Exception):
+    """Another transaction assigned the events first; this one rolls back."""
+
+
+def _prepare(
+    sessions: sessionmaker[Session], settings: Settings, mailbox: MailboxSettings, now: datetime
+) -> list[int]:
     created: list[int] = []
     with sessions.begin() as session:
         events = unassigned_events(session, mailbox.name, lock=True)
@@ -139,8 +154,10 @@ def prepare_digest(
             digest = _new_digest(settings, mailbox, rendered, audience, now)
             session.add(digest)
             session.flush()
-            for event in members:
-                event.digest_id = digest.id
+            if not assign_events(session, [e.id for e in members], digest.id):
+                # Another preparer took these events first (SQLite reads them unlocked): its
+                # digest reports them, so this one is abandoned whole.
+                raise _Raced
             created.append(digest.id)
             log.info(
                 "mailbox=%s digest %d prepared for %s with %d events: %s",
@@ -193,15 +210,26 @@ def deliver_pending(
     sessions: sessionmaker[Session],
     settings: Settings,
     *,
+    claimer: str,
     now: datetime | None = None,
     ignore_backoff: bool = False,
 ) -> list[str]:
-    """Send (or write) every pending digest; returns where each went, for the CLI's output."""
+    """Send (or write) every pending digest this sender wins the claim of; returns where each
+    went, for the CLI's output. Losers skip the digest: its winner sends it."""
     now = now or utcnow()
     delivered: list[str] = []
+    gone = gone_claimers(sessions, Digest, claimer)
     with sessions() as session:
-        digests = list(pending_digests(session, now, ignore_backoff=ignore_backoff))
-    for digest in digests:
+        ids = list(claims.claimable(session, Digest, now, ignore_backoff=ignore_backoff, dead=gone))
+    for digest_id in ids:
+        with sessions.begin() as session:
+            won = claims.claim(
+                session, Digest, digest_id, claimer, utcnow(),
+                ignore_backoff=ignore_backoff, dead=gone,
+            )  # fmt: skip
+            digest = session.get(Digest, digest_id) if won else None
+        if digest is None:
+            continue
         message = build_email(settings, digest)
         recipients = list((digest.recipients or {}).get("to") or [])
         try:
@@ -209,24 +237,28 @@ def deliver_pending(
             where = _deliver(settings, digest, message, recipients)
         except DeliveryFailed as exc:
             with sessions.begin() as session:
-                row = session.get(Digest, digest.id)
-                if row is not None:
-                    row.attempts = (row.attempts or 0) + 1
-                    row.last_error = str(exc)
-                    row.next_attempt_at = utcnow() + backoff(row.attempts, 60.0, 3600.0)
-            log.warning("digest %d not sent, retried later: %s", digest.id, exc)
+                retry_at = utcnow() + backoff((digest.attempts or 0) + 1, 60.0, 3600.0)
+                claims.mark_failed(session, Digest, digest_id, claimer, str(exc), retry_at)
+            log.warning("digest %d not sent, retried later: %s", digest_id, exc)
             continue
         failpoints.hit("digest-sent")
         with sessions.begin() as session:
-            row = session.get(Digest, digest.id)
-            if row is not None:
-                row.status = "sent"
-                row.sent_at = utcnow()
-                row.attempts = (row.attempts or 0) + 1
-                row.last_error = None
-        log.info("mailbox=%s digest %d delivered to %s", digest.mailbox, digest.id, where)
+            kept = claims.mark_sent(session, Digest, digest_id, claimer, utcnow())
+        if not kept:
+            log.warning(
+                "digest %d was sent after its claim ran out; another sender may send it again",
+                digest_id,
+            )
+        log.info("mailbox=%s digest %d delivered to %s", digest.mailbox, digest_id, where)
         delivered.append(where)
     return delivered
+
+
+def gone_claimers(sessions: sessionmaker[Session], model: claims.Outgoing, me: str) -> set[str]:
+    """Claimers of rows in ``sending`` that were processes on this host and no longer run."""
+    with sessions() as session:
+        holders = claims.claimers(session, model)
+    return {h for h in holders if gone_here(h, own_id=me)}
 
 
 def _deliver(
@@ -253,51 +285,70 @@ def deliver_confirmations(
     sessions: sessionmaker[Session],
     settings: Settings,
     *,
+    claimer: str,
     now: datetime | None = None,
     ignore_backoff: bool = False,
 ) -> int:
-    """Send the queued replies to forwarders; each is marked sent right after the server took
-    it, and keeps its Message-ID across retries."""
+    """Send the queued replies to forwarders, each by the one sender that claims it; each is
+    marked sent right after the server took it, and keeps its Message-ID across retries."""
     now = now or utcnow()
     if settings.smtp is None:
         return 0
+    gone = gone_claimers(sessions, Confirmation, claimer)
     with sessions() as session:
-        pending = list(owners.pending_confirmations(session, now, ignore_backoff=ignore_backoff))
+        ids = list(
+            claims.claimable(session, Confirmation, now, ignore_backoff=ignore_backoff, dead=gone)
+        )
     sent = 0
-    for item in pending:
-        message = EmailMessage()
-        message["Subject"] = header_safe(item.subject)
-        message["From"] = settings.digest.from_
-        message["To"] = item.to_address
-        message["Date"] = format_datetime(item.created_at)
-        message["Message-ID"] = item.message_id
-        message["Auto-Submitted"] = "auto-replied"
-        message["X-Acchub-Confirmation"] = item.kind
-        message["X-Acchub-Mailbox"] = item.mailbox
-        if item.in_reply_to:
-            message["In-Reply-To"] = item.in_reply_to
-        if item.references:
-            message["References"] = item.references
-        message.set_content(item.text)
-        message.add_alternative(item.html, subtype="html")
+    for confirmation_id in ids:
+        with sessions.begin() as session:
+            won = claims.claim(
+                session, Confirmation, confirmation_id, claimer, utcnow(),
+                ignore_backoff=ignore_backoff, dead=gone,
+            )  # fmt: skip
+            item = session.get(Confirmation, confirmation_id) if won else None
+        if item is None:
+            continue
+        message = confirmation_email(settings, item)
         try:
             send(settings.smtp, message)
         except DeliveryFailed as exc:
             with sessions.begin() as session:
-                owners.mark_confirmation_failed(
-                    session,
-                    item.id,
-                    str(exc),
-                    utcnow() + backoff((item.attempts or 0) + 1, 60.0, 3600.0),
+                retry_at = utcnow() + backoff((item.attempts or 0) + 1, 60.0, 3600.0)
+                claims.mark_failed(
+                    session, Confirmation, confirmation_id, claimer, str(exc), retry_at
                 )
             log.warning(
-                "confirmation %d to %s not sent, retried later: %s", item.id, item.to_address, exc
+                "confirmation %d to %s not sent, retried later: %s",
+                confirmation_id,
+                item.to_address,
+                exc,
             )
             continue
         with sessions.begin() as session:
-            owners.mark_confirmation_sent(session, item.id, utcnow())
+            claims.mark_sent(session, Confirmation, confirmation_id, claimer, utcnow())
         log.info(
             "mailbox=%s confirmation sent to %s (%s)", item.mailbox, item.to_address, item.kind
         )
         sent += 1
     return sent
+
+
+def confirmation_email(settings: Settings, item: Confirmation) -> EmailMessage:
+    """The reply as sent; built from the stored row, so a re-send is the same mail."""
+    message = EmailMessage()
+    message["Subject"] = header_safe(item.subject)
+    message["From"] = settings.digest.from_
+    message["To"] = item.to_address
+    message["Date"] = format_datetime(item.created_at)
+    message["Message-ID"] = item.message_id
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Acchub-Confirmation"] = item.kind
+    message["X-Acchub-Mailbox"] = item.mailbox
+    if item.in_reply_to:
+        message["In-Reply-To"] = item.in_reply_to
+    if item.references:
+        message["References"] = item.references
+    message.set_content(item.text)
+    message.add_alternative(item.html, subtype="html")
+    return message

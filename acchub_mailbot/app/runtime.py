@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from acchub_mailbot.app import verification
 from acchub_mailbot.app.delivery import deliver_confirmations, deliver_pending, prepare_digest
 from acchub_mailbot.app.digest_schedule import digest_due
+from acchub_mailbot.app.membership import Membership
 from acchub_mailbot.app.metrics import Metrics, mailbox_is_healthy
 from acchub_mailbot.app.poll import poll_mailbox
 from acchub_mailbot.app.pollstate import (
@@ -38,6 +39,7 @@ from acchub_mailbot.store.database import (
     open_problem,
     session_factory,
 )
+from acchub_mailbot.store.holders import new_instance_id
 from acchub_mailbot.store.models import utcnow
 from acchub_mailbot.verify.urlcheck import (
     LiveChecker,
@@ -65,19 +67,21 @@ class App:
     settings: Settings
     sessions: sessionmaker[Session]
     stop: threading.Event = field(default_factory=threading.Event)
-    instance_id: str = field(default_factory=leases.new_instance_id)
+    instance_id: str = field(default_factory=new_instance_id)
     _checker: LiveChecker | None = None
     handlers: tuple[Handler, ...] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=utcnow)
-    _held: dict[str, leases.Held] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _claim_lock: threading.Lock = field(default_factory=threading.Lock)
     _inboxes: dict[str, Inbox] = field(default_factory=dict)
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
     _next_work: dict[str, datetime | None] = field(default_factory=dict)
     _renewed: dict[str, float] = field(default_factory=dict)
     _sifter: Sifter | None = None
+    membership: Membership = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.membership = Membership(self.settings, self.sessions, self.instance_id, self.stop)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate_schema: bool = True) -> App:
@@ -112,13 +116,8 @@ class App:
 
     def close(self) -> None:
         """Release this process's leases so other instances take over at once."""
-        with self._lock:
-            held, self._held = list(self._held.values()), {}
         try:
-            with self.sessions.begin() as session:
-                for lease in held:
-                    leases.release(session, lease)
-                leases.forget_instance(session, self.instance_id)
+            self.membership.release_all()
         except Exception as exc:
             log.warning("could not release leases on shutdown: %s", exc)
         for name in list(self._inboxes):
@@ -141,46 +140,9 @@ class App:
         return timedelta(seconds=self.settings.poll.lease_ttl)
 
     def _claim(self, mailbox: MailboxSettings) -> leases.Held | str:
-        """Take this mailbox's lease if it is free and within this instance's fair share.
-
-        Each live instance takes at most ceil(mailboxes / live instances) leases; one holding
-        more (because others started later) hands the excess over, one lease per poll.
-        """
-        ttl = self.lease_ttl
-        # One claim at a time per process, so that two poll threads cannot both take the
-        # last lease of this instance's share.
-        with self._claim_lock, self.sessions.begin() as session:
-            leases.heartbeat(session, self.instance_id)
-            live = leases.live_instances(session, ttl) or [self.instance_id]
-            enabled = len(self.mailboxes())
-            share = -(-enabled // len(live))  # ceiling division
-            now = utcnow()
-            mine = sum(
-                1
-                for lease in leases.holders(session)
-                if lease.holder == self.instance_id and lease.expires_at > now
-            )
-            current = self._held.get(mailbox.name)
-            if current is not None and mine > share:
-                leases.release(session, current)
-                with self._lock:
-                    self._held.pop(mailbox.name, None)
-                log.info(
-                    "mailbox=%s handed over: %d live instances share %d mailboxes",
-                    mailbox.name,
-                    len(live),
-                    enabled,
-                )
-                return "handed over to another instance"
-            if current is None and mine >= share:
-                return f"this instance already polls its share ({mine} of {enabled})"
-            held = leases.acquire(session, mailbox.name, self.instance_id, ttl)
-        if held is None:
-            with self._lock:
-                self._held.pop(mailbox.name, None)
-            return "held by another instance"
-        with self._lock:
-            self._held[mailbox.name] = held
+        held = self.membership.claim(mailbox.name, len(self.mailboxes()))
+        if not isinstance(held, str):
+            self.membership.start(lambda: [m.name for m in self.mailboxes()])
         return held
 
     def _connection(self, mailbox: MailboxSettings) -> Inbox:
@@ -234,7 +196,7 @@ class App:
         recently, and no retry due. No database access at all."""
         name = mailbox.name
         inbox, seen = self._inboxes.get(name), self._seen.get(name)
-        if name not in self._held or inbox is None or seen is None:
+        if name not in self.membership.held or inbox is None or seen is None:
             return False
         if time.monotonic() - self._renewed.get(name, 0.0) >= self._renew_period:
             return False
@@ -251,6 +213,7 @@ class App:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
         started = time.monotonic()
         if self._quick_nothing_new(mailbox):
+            self.membership.last_polled = time.monotonic()
             report = PollReport(mailbox.name, seconds=time.monotonic() - started)
             self.metrics.polls.labels(mailbox.name, "ok").inc()
             return report
@@ -259,6 +222,7 @@ class App:
             log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
             self._drop_connection(mailbox.name)
             return PollReport(mailbox.name, skipped=claim)
+        self.membership.last_polled = time.monotonic()
         recorded = False  # poll_mailbox records its own IMAP faults in the mailbox's state
         try:
             inbox = self._connection(mailbox)
@@ -305,14 +269,11 @@ class App:
         except leases.LeaseLost as exc:
             self._drop_connection(mailbox.name)
             log.warning("mailbox=%s: %s; another instance polls it now", mailbox.name, exc)
-            with self._lock:
-                self._held.pop(mailbox.name, None)
+            self.membership.drop(mailbox.name)
             return PollReport(mailbox.name, skipped=str(exc))
         self._count(report)
         if self.settings.verification.live_check:
             self.verify_pending()
-        # Forwarders hear back within the poll that handled their message.
-        deliver_confirmations(self.sessions, self.settings)
         log.info(
             "mailbox=%s poll done: %d fetched, %d new clients, %s (%.2fs)",
             mailbox.name,
@@ -381,13 +342,30 @@ class App:
     def digest_due(self, mailbox: MailboxSettings, now: datetime) -> bool:
         return digest_due(self.sessions, self.settings, mailbox, now)
 
-    def send_digests(self, *, force: bool = False, name: str | None = None) -> list[str]:
-        """Prepare the digests that are due, then deliver every pending one."""
+    def prepare_digests(self, *, force: bool = False, name: str | None = None) -> None:
+        """Render the digests that are due (all, with ``force``) into the outbox."""
         now = utcnow()
         for mailbox in self.mailboxes(name):
             if force or self.digest_due(mailbox, now):
                 prepare_digest(self.sessions, self.settings, mailbox, now=now)
-        return deliver_pending(self.sessions, self.settings, now=now, ignore_backoff=force)
+
+    def deliver(self, *, force: bool = False) -> list[str]:
+        """Send what the outbox holds, each mail by whichever sender claims it: digests, then
+        the replies to forwarders. Returns where each digest went."""
+        now = utcnow()
+        claimer = self.instance_id
+        sent = deliver_pending(
+            self.sessions, self.settings, claimer=claimer, now=now, ignore_backoff=force
+        )
+        deliver_confirmations(
+            self.sessions, self.settings, claimer=claimer, now=now, ignore_backoff=force
+        )
+        return sent
+
+    def send_digests(self, *, force: bool = False, name: str | None = None) -> list[str]:
+        """Prepare the digests that are due, then deliver everything pending once."""
+        self.prepare_digests(force=force, name=name)
+        return self.deliver(force=force)
 
     def run_once(self) -> list[PollReport]:
         reports = self.poll_all()

@@ -1,11 +1,14 @@
 """``status`` as a use case: per mailbox health, backlog and lease holder; clients and digests.
 
+Per mailbox it says who holds it, since and until when, and which live instances wait for it
+(``waiting``); an instance is live while it heartbeats.
+
 The shape returned is the contract of ``status --json``; monitors read it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +41,14 @@ def status_report(app: App, config_dir: Path) -> dict[str, Any]:
     unhealthy = False
     with app.sessions() as session:
         holders = {
-            lease.mailbox: lease.holder
-            for lease in leases.holders(session)
-            if lease.expires_at > now
+            lease.mailbox: lease for lease in leases.holders(session) if lease.expires_at > now
         }
-        live = leases.live_instances(session, app.lease_ttl)
+        window = timedelta(seconds=app.settings.poll.missed_heartbeats)
+        live = leases.live_instances(session, window, now)
+        waiting = leases.waiting_for(session, window, now)
         for mailbox in app.settings.mailboxes:
             state = session.get(MailboxState, mailbox.name)
+            lease = holders.get(mailbox.name)
             counts = processed.state_counts(session, mailbox.name)
             last_ok = state.last_success_at if state else None
             healthy = last_ok is not None and (now - last_ok).total_seconds() <= 3 * interval
@@ -63,7 +67,11 @@ def status_report(app: App, config_dir: Path) -> dict[str, Any]:
                     "backlog": counts.get("seen", 0) + counts.get("failed", 0),
                     "quarantined": counts.get("quarantined", 0),
                     "handled": counts.get("done", 0) + counts.get("decided", 0),
-                    "held_by": holders.get(mailbox.name),
+                    "held_by": lease.holder if lease else None,
+                    "held_since": lease.acquired_at.isoformat() if lease else None,
+                    "held_until": lease.expires_at.isoformat() if lease else None,
+                    "waiting": bool(waiting.get(mailbox.name)),
+                    "waiting_instances": waiting.get(mailbox.name, []),
                     "token": token_status(mailbox, config_dir),
                 }
             )

@@ -1,7 +1,9 @@
 """The long-running service: APScheduler runs each mailbox's poll and the digest schedule.
 
 Each mailbox has its own interval job with ``max_instances=1`` and ``coalesce=True``, so a slow
-poll is never overlapped by the next one and missed runs collapse into one. SIGTERM and SIGINT
+poll is never overlapped by the next one and missed runs collapse into one. Delivery is one job
+of its own, run after a poll queued something and once per interval: however many mailboxes an
+instance polls, it sends its outbox from one place, and each mail by claim. SIGTERM and SIGINT
 stop the scheduler after the running jobs finish; a second signal exits at once (safe, because
 every message's state is committed step by step).
 """
@@ -13,6 +15,8 @@ import functools
 import logging
 import os
 import signal
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -34,16 +38,53 @@ from acchub_mailbot.service.health import HealthServer
 # of every log line, and operators filter on it.
 log = logging.getLogger("acchub_mailbot.service")
 
+DELIVER_JOB = "deliver"
 
-def _poll_job(app: App, mailbox: MailboxSettings) -> None:
+
+def _poll_job(app: App, mailbox: MailboxSettings, deliver: Callable[[], None]) -> None:
     if app.stop.is_set():
         return
     report = app.poll(mailbox)
-    if app.settings.digest.schedule == "immediate" and not app.stop.is_set():
-        app.send_digests(name=mailbox.name)
-    elif report.error is None:
-        # Digests that failed to send earlier are retried after every successful poll.
-        app.send_digests(name=mailbox.name)
+    if app.stop.is_set():
+        return
+    if app.settings.digest.schedule == "immediate":
+        app.prepare_digests(name=mailbox.name)
+    if report.fetched or report.error is None:
+        # What the poll queued (digests, replies to forwarders) goes out in this cycle's
+        # delivery run; failed sends are retried by it too.
+        deliver()
+
+
+class Delivery:
+    """The instance's one delivery run: never two at once, whatever the number of mailboxes.
+
+    A poll that queued mail asks for a run; a request during a run makes that run go round once
+    more instead of starting a second one (which APScheduler would refuse with a warning).
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.scheduler: BlockingScheduler | None = None
+        self._running = threading.Lock()
+        self._again = threading.Event()
+
+    def run(self) -> None:
+        if not self._running.acquire(blocking=False):
+            self._again.set()
+            return
+        try:
+            while not self.app.stop.is_set():
+                self._again.clear()
+                self.app.deliver()
+                if not self._again.is_set():
+                    return
+        finally:
+            self._running.release()
+
+    def request(self) -> None:
+        self._again.set()
+        if not self._running.locked() and self.scheduler is not None:
+            _run_now(self.scheduler, self.app, DELIVER_JOB)
 
 
 def _digest_job(app: App) -> None:
@@ -59,15 +100,23 @@ def build_scheduler(app: App) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone=ZoneInfo(settings.digest.timezone),
     )
+    delivery = Delivery(app)
+    delivery.scheduler = scheduler
     for mailbox in app.mailboxes():
         scheduler.add_job(
             _poll_job,
             IntervalTrigger(seconds=settings.poll.interval_seconds),
-            args=(app, mailbox),
+            args=(app, mailbox, delivery.request),
             id=f"poll:{mailbox.name}",
             name=f"poll {mailbox.name}",
             next_run_time=datetime.now(ZoneInfo(settings.digest.timezone)),
         )
+    scheduler.add_job(
+        delivery.run,
+        IntervalTrigger(seconds=settings.poll.interval_seconds),
+        id=DELIVER_JOB,
+        name="deliver",
+    )
     if settings.digest.schedule != "immediate":
         scheduler.add_job(
             _digest_job,
@@ -84,15 +133,19 @@ def build_scheduler(app: App) -> BlockingScheduler:
     return scheduler
 
 
-def _wake(scheduler: BlockingScheduler, app: App, mailbox: MailboxSettings) -> None:
-    """Run the mailbox's poll now (coalesced with one already running or due)."""
+def _run_now(scheduler: BlockingScheduler, app: App, job_id: str) -> None:
+    """Run a job now (coalesced with a run already going or due)."""
     if app.stop.is_set():
         return
     with contextlib.suppress(JobLookupError):  # the job is gone while shutting down
         scheduler.modify_job(
-            f"poll:{mailbox.name}",
-            next_run_time=datetime.now(ZoneInfo(app.settings.digest.timezone)),
+            job_id, next_run_time=datetime.now(ZoneInfo(app.settings.digest.timezone))
         )
+
+
+def _wake(scheduler: BlockingScheduler, app: App, mailbox: MailboxSettings) -> None:
+    """Run the mailbox's poll now (coalesced with one already running or due)."""
+    _run_now(scheduler, app, f"poll:{mailbox.name}")
 
 
 def run_service(app: App) -> int:
@@ -128,6 +181,16 @@ def run_service(app: App) -> int:
         app.stop.set()
         scheduler.shutdown(wait=False)
 
+    by_name = {m.name: m for m in app.mailboxes()}
+
+    def orphaned(name: str) -> None:
+        if name in by_name:
+            _wake(scheduler, app, by_name[name])
+
+    # A mailbox whose holder died is polled as soon as a heartbeat notices, not at the next
+    # interval; the heartbeat runs from the start, before this instance holds anything.
+    app.membership.on_orphan = orphaned
+    app.membership.start(lambda: [m.name for m in app.mailboxes()])
     previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, stop)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from acchub_mailbot.store.models import Digest, Event, utcnow
@@ -57,8 +57,21 @@ def pending_digests(
 
 
 def count_pending_digests(session: Session) -> int:
-    """Digests waiting to be sent, whether or not their retry time has come."""
-    return int(
-        session.scalar(select(func.count()).select_from(Digest).where(Digest.status == "pending"))
-        or 0
+    """Digests waiting to be sent (also those being sent now), whether or not their retry time
+    has come."""
+    query = select(func.count()).select_from(Digest)
+    return int(session.scalar(query.where(Digest.status.in_(("pending", "sending")))) or 0)
+
+
+def assign_events(session: Session, event_ids: Sequence[int], digest_id: int) -> bool:
+    """Put unassigned events into a digest; False (and nothing changed that counts) when some
+    of them were assigned by another transaction meanwhile."""
+    if not event_ids:
+        return True
+    result = session.execute(
+        update(Event)
+        .where(Event.id.in_(list(event_ids)), Event.digest_id.is_(None))
+        .values(digest_id=digest_id)
+        .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount == len(event_ids))  # type: ignore[attr-defined]

@@ -11,14 +11,11 @@ commit, so a takeover cannot slip in between the check and the commit.
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,14 +34,20 @@ class Held:
     token: int
 
 
-def new_instance_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def acquire(
-    session: Session, mailbox: str, holder: str, ttl: timedelta, now: datetime | None = None
+    session: Session,
+    mailbox: str,
+    holder: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+    *,
+    gone: Collection[str] = (),
 ) -> Held | None:
-    """Take or renew the lease; ``None`` when a live lease belongs to someone else."""
+    """Take or renew the lease; ``None`` when a live lease belongs to someone else.
+
+    A lease is free when it expired, or when its holder is in ``gone`` (a dead process on this
+    host, or an instance that stopped heartbeating): then it is taken over at once.
+    """
     now = now or utcnow()
     expires = now + ttl
     renewed = session.execute(
@@ -57,7 +60,10 @@ def acquire(
         return Held(mailbox, holder, renewed)
     taken = session.execute(
         update(Lease)
-        .where(Lease.mailbox == mailbox, Lease.expires_at < now)
+        .where(
+            Lease.mailbox == mailbox,
+            or_(Lease.expires_at < now, Lease.holder.in_(list(gone))),
+        )
         .values(holder=holder, token=Lease.token + 1, expires_at=expires, acquired_at=now)
         .returning(Lease.token)
     ).scalar_one_or_none()
@@ -152,3 +158,42 @@ def live_instances(session: Session, within: timedelta, now: datetime | None = N
 
 def forget_instance(session: Session, instance_id: str) -> None:
     session.execute(delete(Instance).where(Instance.id == instance_id))
+
+
+def silent_holders(
+    session: Session, within: timedelta, now: datetime | None = None
+) -> dict[str, datetime | None]:
+    """Holders of unexpired leases that have not heartbeaten ``within``: their last heartbeat,
+    or None when they have no instance row at all."""
+    now = now or utcnow()
+    beats = dict(session.execute(select(Instance.id, Instance.heartbeat_at)).all())
+    silent: dict[str, datetime | None] = {}
+    for lease in holders(session):
+        if lease.expires_at <= now:
+            continue
+        beat = beats.get(lease.holder)
+        if beat is None or beat < now - within:
+            silent[lease.holder] = beat
+    return silent
+
+
+def set_waiting(session: Session, instance_id: str, waiting: dict[str, str]) -> None:
+    """Record which mailboxes this instance waits for, and for whom (``status`` shows it)."""
+    session.execute(
+        update(Instance).where(Instance.id == instance_id).values(waiting=waiting or None)
+    )
+
+
+def waiting_for(
+    session: Session, within: timedelta, now: datetime | None = None
+) -> dict[str, list[str]]:
+    """Per mailbox, the live instances that wait for it."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Instance.id, Instance.waiting).where(Instance.heartbeat_at >= now - within)
+    ).all()
+    found: dict[str, list[str]] = {}
+    for instance_id, waiting in rows:
+        for mailbox in waiting or {}:
+            found.setdefault(mailbox, []).append(instance_id)
+    return found

@@ -193,6 +193,9 @@ class Digest(Base):
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    #: The sender that claimed it (``sending``) and until when; see store/claims.py.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_until: Mapped[datetime | None]
 
 
 class Lease(Base):
@@ -217,6 +220,8 @@ class Instance(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Mailboxes this instance would poll but another holds: ``{name: holder}``.
+    waiting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 #: Outbox states of a confirmation.
@@ -263,3 +268,5 @@ class Confirmation(Base):
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_until: Mapped[datetime | None]

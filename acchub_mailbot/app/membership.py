@@ -1,0 +1,232 @@
+"""This instance among the others: heartbeats, its share of the mailboxes, and takeovers.
+
+Every instance heartbeats every ``poll.heartbeat_seconds`` from a thread of its own, whatever
+its polls are doing. A mailbox's lease is taken over at once when its holder is gone: a process
+on this host that no longer runs (checked by PID and process start, so a reused PID does not
+count as alive), or an instance on any host that missed three heartbeats. The lease's own expiry
+stays the last resort. Fencing is unchanged: a holder that was wrongly given up on finds its
+next write refused.
+
+Waiting is visible: a mailbox held by another instance is logged once with the holder and the
+lease's end, again when it is taken over, and recorded for ``status``. An instance that polls
+nothing for three intervals says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from acchub_mailbot.config import Settings
+from acchub_mailbot.store import leases
+from acchub_mailbot.store.holders import gone_here
+from acchub_mailbot.store.models import utcnow
+
+# The logger keeps the name the lease code logged under, which operators filter on.
+log = logging.getLogger("acchub_mailbot.app")
+
+HANDED_OVER = "handed over to another instance"
+HELD_ELSEWHERE = "held by another instance"
+
+
+def _clock(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Membership:
+    """The leases this process holds and the heartbeat that keeps other instances informed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        instance_id: str,
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.instance_id = instance_id
+        self.stop = stop
+        self.held: dict[str, leases.Held] = {}
+        self.waiting: dict[str, str] = {}
+        #: Called with a mailbox's name when its holder is gone, so its poll can run now.
+        self.on_orphan: Callable[[str], None] | None = None
+        self.last_polled = time.monotonic()
+        self._idle_reason: str | None = None
+        self._lock = threading.Lock()
+        self._claim_lock = threading.Lock()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.poll.lease_ttl)
+
+    @property
+    def window(self) -> timedelta:
+        """Silence after which another instance counts as dead."""
+        return timedelta(seconds=self.settings.poll.missed_heartbeats)
+
+    def gone(self, session: Session, now: datetime) -> dict[str, str]:
+        """Holders of live leases that are gone, each with the reason, for the log."""
+        silent = leases.silent_holders(session, self.window, now)
+        found: dict[str, str] = {}
+        for lease in leases.holders(session):
+            holder = lease.holder
+            if holder == self.instance_id or lease.expires_at <= now or holder in found:
+                continue
+            if gone_here(holder, own_id=self.instance_id):
+                found[holder] = "its process no longer runs on this host"
+            elif holder in silent:
+                beat = silent[holder]
+                found[holder] = (
+                    f"no heartbeat since {_clock(beat)}" if beat else "it never heartbeat"
+                )
+        return found
+
+    def claim(self, mailbox: str, enabled: int) -> leases.Held | str:
+        """Take this mailbox's lease if it is free (or its holder gone) and within this
+        instance's fair share; else say why not.
+
+        Each live instance takes at most ceil(mailboxes / live instances) leases; one holding
+        more (because others started later) hands the excess over, one lease per poll.
+        """
+        me = self.instance_id
+        # One claim at a time per process, so that two poll threads cannot both take the
+        # last lease of this instance's share.
+        with self._claim_lock, self.sessions.begin() as session:
+            now = utcnow()
+            leases.heartbeat(session, me, now)
+            gone = self.gone(session, now)
+            live = [
+                i
+                for i in leases.live_instances(session, self.window, now)
+                if i not in gone and not gone_here(i, own_id=me)
+            ] or [me]
+            share = -(-enabled // len(live))  # ceiling division
+            rows = leases.holders(session)
+            mine = sum(1 for lease in rows if lease.holder == me and lease.expires_at > now)
+            current = self.held.get(mailbox)
+            if current is not None and mine > share:
+                leases.release(session, current)
+                with self._lock:
+                    self.held.pop(mailbox, None)
+                log.info(
+                    "mailbox=%s handed over: %d live instances share %d mailboxes",
+                    mailbox,
+                    len(live),
+                    enabled,
+                )
+                return HANDED_OVER
+            if current is None and mine >= share:
+                return f"this instance already polls its share ({mine} of {enabled})"
+            row = next((lease for lease in rows if lease.mailbox == mailbox), None)
+            other = row is not None and row.holder != me and row.expires_at > now
+            previous = row.holder if row is not None and other else None
+            until = row.expires_at if row is not None else None
+            held = leases.acquire(session, mailbox, me, self.ttl, now, gone=gone.keys())
+        if held is None:
+            with self._lock:
+                self.held.pop(mailbox, None)
+                first = self.waiting.get(mailbox) != previous
+                if previous is not None:
+                    self.waiting[mailbox] = previous
+            if first and previous is not None and until is not None:
+                log.info(
+                    "mailbox=%s is polled by %s (lease until %s); this instance waits for it",
+                    mailbox,
+                    previous,
+                    _clock(until),
+                )
+            return HELD_ELSEWHERE
+        with self._lock:
+            self.held[mailbox] = held
+            waited = self.waiting.pop(mailbox, None)
+        if previous is not None:
+            log.warning(
+                "mailbox=%s taken over from %s: %s", mailbox, previous, gone.get(previous, "")
+            )
+        elif waited is not None:
+            log.info("mailbox=%s taken over from %s: its lease ended", mailbox, waited)
+        return held
+
+    def drop(self, mailbox: str) -> None:
+        with self._lock:
+            self.held.pop(mailbox, None)
+
+    def release_all(self) -> None:
+        """Give every lease back and leave, so other instances take over at once."""
+        self._halt.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        with self._lock:
+            held, self.held = list(self.held.values()), {}
+        with self.sessions.begin() as session:
+            for lease in held:
+                leases.release(session, lease)
+            leases.forget_instance(session, self.instance_id)
+
+    # -- the heartbeat thread ---------------------------------------------------------------
+
+    def start(self, mailboxes: Callable[[], list[str]]) -> None:
+        """Start heartbeating (once); ``mailboxes`` names the mailboxes this instance polls."""
+        with self._lock:
+            if self._thread is not None or self._halt.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._run, args=(mailboxes,), name="acchub-heartbeat", daemon=True
+            )
+        self._thread.start()
+
+    def _run(self, mailboxes: Callable[[], list[str]]) -> None:
+        while not self._halt.wait(self.settings.poll.heartbeat_seconds):
+            if self.stop.is_set():
+                return
+            try:
+                self.beat(mailboxes())
+            except Exception as exc:  # a database hiccup: the next heartbeat tries again
+                log.warning("heartbeat failed, tried again shortly: %s", exc)
+
+    def beat(self, mailboxes: list[str]) -> list[str]:
+        """Heartbeat once; returns (and hands to ``on_orphan``) mailboxes whose holder is gone."""
+        with self.sessions.begin() as session:
+            now = utcnow()
+            leases.heartbeat(session, self.instance_id, now)
+            with self._lock:
+                waiting = dict(self.waiting)
+            leases.set_waiting(session, self.instance_id, waiting)
+            gone = self.gone(session, now)
+            orphans = [
+                lease.mailbox
+                for lease in leases.holders(session)
+                if lease.mailbox in mailboxes
+                and lease.holder != self.instance_id
+                and (lease.holder in gone or lease.expires_at <= now)
+            ]
+        if self.on_orphan is not None:
+            for name in orphans:
+                self.on_orphan(name)
+        self._warn_when_idle(mailboxes, waiting)
+        return orphans
+
+    def _warn_when_idle(self, mailboxes: list[str], waiting: dict[str, str]) -> None:
+        quiet = time.monotonic() - self.last_polled
+        if quiet <= 3 * self.settings.poll.interval_seconds:
+            self._idle_reason = None
+            return
+        if not mailboxes:
+            reason = "no mailbox is enabled"
+        elif waiting:
+            reason = "its mailboxes are held by other instances: " + ", ".join(
+                f"{name} by {holder}" for name, holder in sorted(waiting.items())
+            )
+        else:
+            reason = "the other live instances poll their share of the mailboxes"
+        if reason != self._idle_reason:
+            self._idle_reason = reason
+            log.warning("this instance has polled no mailbox for %d s: %s", quiet, reason)
