@@ -136,6 +136,8 @@ class Membership:
                 first = self.waiting.get(mailbox) != previous
                 if previous is not None:
                     self.waiting[mailbox] = previous
+            if first and previous is not None:
+                self._record_waiting()
             if first and previous is not None and until is not None:
                 log.info(
                     "mailbox=%s is polled by %s (lease until %s); this instance waits for it",
@@ -147,6 +149,8 @@ class Membership:
         with self._lock:
             self.held[mailbox] = held
             waited = self.waiting.pop(mailbox, None)
+        if waited is not None:
+            self._record_waiting()
         if previous is not None:
             log.warning(
                 "mailbox=%s taken over from %s: %s", mailbox, previous, gone.get(previous, "")
@@ -154,6 +158,16 @@ class Membership:
         elif waited is not None:
             log.info("mailbox=%s taken over from %s: its lease ended", mailbox, waited)
         return held
+
+    def _record_waiting(self) -> None:
+        """Write the mailboxes waited for at once, not only at the next heartbeat."""
+        with self._lock:
+            waiting = dict(self.waiting)
+        try:
+            with self.sessions.begin() as session:
+                leases.set_waiting(session, self.instance_id, waiting)
+        except Exception as exc:  # the next heartbeat writes it again
+            log.debug("could not record the mailboxes waited for: %s", exc)
 
     def drop(self, mailbox: str) -> None:
         with self._lock:
