@@ -41,6 +41,7 @@ KEYS = (
     "idle_poll_ms_per_mailbox_100",
     "push_latency_ms",
     "pipeline_msgs_per_s",
+    "failover_s",
 )
 #: Sub-millisecond polls on a shared machine: a median of many keeps one stall from counting.
 IDLE_REPEATS = 200
@@ -107,6 +108,14 @@ def _settings(
 ) -> Any:
     from acchub_mailbot.config import parse_settings
 
+    data, environ = _config_data(accounts, database, workers)
+    return parse_settings(data, environ=environ)
+
+
+def _config_data(
+    accounts: dict[str, dict[str, Any]], database: str, workers: int | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config of a benchmark run and the environment holding its passwords."""
     environ = {}
     mailboxes = []
     for name, account in accounts.items():
@@ -135,7 +144,7 @@ def _settings(
         "verification": {"live_check": False},
         "poll": {"prefilter_workers": workers},
     }
-    return parse_settings(data, environ=environ)
+    return data, environ
 
 
 def _app(state: dict[str, Any], accounts: dict[str, dict[str, Any]], database: str) -> Any:
@@ -395,6 +404,59 @@ def phase_push(state: dict[str, Any]) -> dict[str, Any]:
     return {"ms": statistics.median(samples), "samples": samples}
 
 
+def phase_failover(state: dict[str, Any]) -> dict[str, Any]:
+    """A service at the default settings takes over a mailbox whose holder died on another host
+    (simulated by its lease and heartbeat rows): seconds from its start to the client
+    registered, the holder's lease having three minutes left."""
+    from datetime import timedelta
+
+    import yaml
+    from sqlalchemy import func, select
+
+    from acchub_mailbot.store.database import make_engine, migrate, session_factory
+    from acchub_mailbot.store.models import Client, Instance, Lease, utcnow
+    from tests.mailfactory import invitation
+
+    accounts = {"bench": state["account"]}
+    data, environ = _config_data(accounts, state["database"])
+    config = Path(state["database"]).with_suffix(".yaml")
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    engine = make_engine(f"sqlite:///{state['database']}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    holder = "other-host.example:4242:-:deadbeef"
+    with sessions.begin() as session:
+        now = utcnow()
+        session.add(Instance(id=holder, hostname="other-host.example", pid=4242, heartbeat_at=now))
+        session.add(
+            Lease(mailbox="bench", holder=holder, token=1, expires_at=now + timedelta(minutes=3))
+        )
+    sender = _client(state["account"])
+    sender.append("INBOX", invitation(tenant=f"failover-{os.getpid()}.onmicrosoft.com"))
+    sender.logout()
+    started = time.perf_counter()
+    service = subprocess.Popen(
+        [sys.executable, "-m", "acchub_mailbot", "run", "--config", str(config)],
+        env={**os.environ, **environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            with sessions() as session:
+                if session.scalar(select(func.count()).select_from(Client)):
+                    break
+            if time.perf_counter() - started > 120:
+                raise RuntimeError("the mailbox was not taken over within 120 s")
+            time.sleep(0.1)
+        seconds = time.perf_counter() - started
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+        engine.dispose()
+    return {"seconds": seconds}
+
+
 def phase_pipeline(state: dict[str, Any]) -> dict[str, Any]:
     """Parse + detect + extract on one core over tests/corpus/*.eml."""
     from acchub_mailbot.app.pipeline import decide_bytes
@@ -418,6 +480,7 @@ PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "idle": phase_idle,
     "many": phase_many,
     "push": phase_push,
+    "failover": phase_failover,
     "pipeline": phase_pipeline,
 }
 
@@ -599,6 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             push = run_phase("push", state, workdir)
             results["push_latency_ms"] = push["ms"]
             details["push_samples_ms"] = [round(s, 1) for s in push["samples"]]
+
+            _log("failover from a dead instance on another host")
+            failover_account = _account(server, "failover")
+            failover_state = {"account": failover_account, "database": str(workdir / "fo.db")}
+            results["failover_s"] = run_phase("failover", failover_state, workdir)["seconds"]
 
             _log(f"large INBOX of {big}")
             big_account = _account(server, "big")

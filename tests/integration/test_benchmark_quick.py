@@ -25,6 +25,7 @@ KEYS = (
     "idle_poll_ms_per_mailbox_100",
     "push_latency_ms",
     "pipeline_msgs_per_s",
+    "failover_s",
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
