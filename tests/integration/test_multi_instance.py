@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MAILBOXES = 10
 INSTANCES = 3
+#: Shortened so that a lease's own expiry is exercised within seconds; the same kills at the
+#: default lease and heartbeat run in test_exactly_once.py and test_failover.py.
 LEASE_SECONDS = 6
 
 
