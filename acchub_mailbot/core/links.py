@@ -178,7 +178,8 @@ def links_from_html(markup: str) -> tuple[Link, ...]:
     anchors = tuple(
         _link(href, text, "href")
         for href, text in collector.anchors
-        if not href.lower().startswith(("mailto:", "tel:", "#", "cid:", "javascript:"))
+        # javascript: and data: anchors stay: one whose text shows a URL is a lie to catch.
+        if not href.lower().startswith(("mailto:", "tel:", "#", "cid:"))
     )
     return anchors + links_from_text(html_to_text(markup))
 

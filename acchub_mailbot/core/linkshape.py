@@ -180,7 +180,7 @@ def classify(url: str) -> Classified:
         return Classified(Kind.UNRELATED, url)
     scheme, host, path, query = split
     if "redirectedfromsignup" in query:
-        rule = check_client_url(url)
+        rule = check_client_url(url, allow_environment=True)
         if not rule.ok:
             return Classified(Kind.SUSPECT, url, reason=rule.reason, rule=rule)
         shape = (

@@ -119,6 +119,11 @@ def _common_checks(parts: SplitResult, raw: str) -> str | None:
     host = parts.hostname or ""
     if not host:
         return "the link has no host"
+    if host.endswith("."):
+        return (
+            f"the host {host} ends with a dot; Business Central links never do, and the dot "
+            "makes the name bypass checks that compare host names"
+        )
     if _is_ip_literal(host):
         return f"the link points at an IP address ({host}) instead of a Microsoft host"
     if any(ch.isspace() or ord(ch) < 32 for ch in raw):

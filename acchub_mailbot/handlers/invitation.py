@@ -23,6 +23,7 @@ from acchub_mailbot.core.linkshape import (
     parse_hub_link,
     signature_name,
 )
+from acchub_mailbot.core.lyinglinks import Lie, find_lies
 from acchub_mailbot.core.messages import Message
 from acchub_mailbot.core.negatives import automatic_reason, reply_reason
 from acchub_mailbot.core.phrases import body_phrases, subject_is_invitation
@@ -55,6 +56,7 @@ class Evidence:
     hubs: tuple[Found, ...]
     suspects: tuple[Found, ...]
     hidden: tuple[Link, ...]
+    lies: tuple[Lie, ...]
     wrappers: tuple[str, ...]
     lines: tuple[str, ...]
     forward: ForwardInfo | None
@@ -63,7 +65,12 @@ class Evidence:
     def mentions_invitation(self) -> bool:
         """Any sign at all that this message is, contains or imitates an invitation."""
         return bool(
-            self.access or self.hubs or self.suspects or self.subject_match or self.hidden
+            self.access
+            or self.hubs
+            or self.suspects
+            or self.subject_match
+            or self.hidden
+            or self.lies
         ) or ("open-link sentence" in self.phrases and "accept-invitation sentence" in self.phrases)
 
 
@@ -96,7 +103,8 @@ def gather(message: Message) -> Evidence:
     suspects: list[Found] = []
     hidden: list[Link] = []
     wrappers: list[str] = []
-    for link in extract_links(message.html, message.text):
+    links = extract_links(message.html, message.text)
+    for link in links:
         if link.opaque:
             hidden.append(link)
             wrappers.extend(w for w in ("mimecast",) if w not in wrappers)
@@ -118,6 +126,7 @@ def gather(message: Message) -> Evidence:
         hubs=tuple(hubs),
         suspects=tuple(suspects),
         hidden=tuple(hidden),
+        lies=find_lies(links),
         wrappers=tuple(wrappers),
         lines=lines,
         forward=forward,
@@ -177,6 +186,19 @@ def _decide_access(message: Message, evidence: Evidence, reasons: list[str]) -> 
     chosen = _pick_access(evidence)
     rule = chosen.classified.rule
     assert rule is not None  # access links always carry their rule result
+    tenants = {f.classified.rule.tenant for f in evidence.access if f.classified.rule}
+    if len(tenants) > 1:
+        return Decision(
+            Verdict.REJECTED,
+            NAME,
+            reasons=(
+                *reasons,
+                "rule failed: the links name different tenants ("
+                + ", ".join(sorted(t or "" for t in tenants))
+                + "); one invitation is for one client",
+            ),
+            rejected_url=sorted(c or "" for c in clients)[-1],
+        )
     if len(clients) > 1:
         return Decision(
             Verdict.NEEDS_REVIEW,
@@ -274,6 +296,14 @@ def _decide_own(message: Message, evidence: Evidence) -> Decision | None:
         reasons.append(forward_reason)
     reasons.extend(f"unwrapped: {w}" for w in evidence.wrappers)
     base = Decision(Verdict.NOT_INVITATION, NAME, forward_style=style, forwarded_by=forwarded_by)
+    if evidence.lies:
+        lie = evidence.lies[0]
+        return replace(
+            base,
+            verdict=Verdict.REJECTED,
+            reasons=(*reasons, f"rule failed: {lie.reason}"),
+            rejected_url=lie.target,
+        )
     if evidence.suspects:
         bad = evidence.suspects[0].classified
         reasons.append(f"rule failed: {bad.reason}")

@@ -20,7 +20,16 @@ needs one of these, in one message level (the message, or an attached message at
    legacy Financials host (``financials.dynamics``), so only those markers count there.
    Unwrapping Safe Links and percent-encoded links is one ``unquote`` per layer, so the inner
    URL appears in one of the texts decoded 0-8 times; Proofpoint (whose v2/v3 encodings hide the
-   host) is recognised by its own host ``urldefense``.
+   host) is recognised by its own host ``urldefense``. The generic gateway
+   (:mod:`acchub_mailbot.core.gateways.generic`) takes a URL out of a query value or path
+   segment only when the result starts with ``http(s)://``: written out (the ``//`` is in the
+   text), percent-encoded (one of the decoded texts), base64 (the value then starts with
+   ``aHR0c``, the base64 of ``http``; every such run is decoded with the gateway's own decoder and
+   its result checked like a body) or Proofpoint-style substitution (``-3A__``; the text with that
+   substitution undone is checked too). Each derived text is itself decoded the same ways, so
+   chains of wrappers are followed; a text that yields too many derived texts answers ``True``.
+   Bing's redirect (``u=a1`` + base64url) holds ``aHR0c`` right after ``a1``; Avanan writes the
+   URL out.
 2. A subject matching :data:`acchub_mailbot.core.phrases.PRODUCT`: ``dynamics``,
    ``business central`` or ``financials``.
 3. Microsoft's guest invitation: a sender containing ``invites``, a host containing

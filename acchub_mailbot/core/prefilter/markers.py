@@ -18,6 +18,7 @@ from email.message import Message as StdMessage
 from functools import lru_cache
 from urllib.parse import unquote
 
+from acchub_mailbot.core.gateways.generic import BASE64_HTTP, decode_value
 from acchub_mailbot.core.htmltext import HIDDEN_TAGS, html_to_text
 from acchub_mailbot.core.links import MAX_UNWRAP_DEPTH
 from acchub_mailbot.core.linkshape import _CONFUSABLES, IMITATED, is_microsoft_host
@@ -183,17 +184,37 @@ def _body_views(text: str) -> Iterator[str]:
             yield html.unescape(visible)
 
 
+_BASE64_RUN = re.compile(BASE64_HTTP + r"[A-Za-z0-9+/_=-]*")
+
+
+def _wrapped_views(text: str) -> Iterator[str]:
+    """What the generic gateway (``core/gateways/generic.py``) could take out of ``text`` besides
+    percent-decoding: base64 runs that decode to a URL, and Proofpoint-style substitution."""
+    if BASE64_HTTP in text:
+        for run in _BASE64_RUN.findall(text):
+            for candidate in dict.fromkeys((run, run.rstrip("="))):
+                found = decode_value(candidate)
+                if found is not None:
+                    yield found[0]
+    if "-3a__" in text.lower():
+        yield unquote(text.replace("-", "%").replace("_", "/"))
+
+
 def text_could_be_invitation(text: str) -> bool:
     """True when a decoded body (plain text or HTML) holds anything the detector acts on."""
     seen: set[str] = set()
-    for view in _body_views(text):
-        current = view
+    pending = list(_body_views(text))
+    while pending:
+        current = pending.pop()
         for _ in range(MAX_UNWRAP_DEPTH + 1):
+            if len(seen) > 64 * (MAX_UNWRAP_DEPTH + 1):
+                return True  # too many encodings to follow cheaply: let the parser decide
             if current in seen:
                 break
             seen.add(current)
             if _view_hits(current):
                 return True
+            pending.extend(_wrapped_views(current))
             if "%" not in current:
                 break
             decoded = unquote(current)
