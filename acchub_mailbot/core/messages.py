@@ -53,6 +53,8 @@ KEPT_HEADERS = (
     "precedence",
     "list-id",
     "list-unsubscribe",
+    "x-ms-exchange-message-is-ndr",
+    "x-failed-recipients",
     "authentication-results",
     "return-path",
     "reply-to",

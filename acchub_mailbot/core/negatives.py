@@ -22,6 +22,18 @@ AUTOMATIC_SUBJECT = re.compile(
     r"returned mail|failure notice)\b",
     re.IGNORECASE,
 )
+#: Part types of meeting requests, responses and cancellations (iCalendar, RFC 5545/6047).
+CALENDAR_TYPES = ("text/calendar", "application/ics")
+#: Headers only non-delivery reports carry, whatever their layout (Exchange, Exim, Postfix...).
+NDR_HEADERS = ("x-ms-exchange-message-is-ndr", "x-failed-recipients")
+#: Senders of delivery reports on every server.
+NDR_SENDERS = re.compile(r"(?i)^(?:mailer-daemon|postmaster|mail-daemon|bounces?)@")
+#: Outlook's recall messages and read receipts, by the subject prefix each language gives them.
+RECALL_OR_RECEIPT_SUBJECT = re.compile(
+    r"^\s*(?:recall|rückruf|rappel|terugroepen|recuperar|richiamo|återkalla|tilbagekald|"
+    r"read|gelesen|lu|gelezen|leído|letto|läst|læst|not read|ungelesen|non lu)\s*:",
+    re.IGNORECASE,
+)
 #: Styles that are quoting rather than forwarding.
 QUOTE_STYLES = ("quoted", "reply-attribution")
 
@@ -32,7 +44,17 @@ def automatic_reason(message: Message) -> str | None:
     report = next((t for t in types if t in REPORT_TYPES), None)
     if report:
         return f"delivery report ({report})"
+    calendar = next((t for t in types if t in CALENDAR_TYPES), None)
+    if calendar:
+        return f"meeting request or response ({calendar})"
     headers = message.headers
+    ndr = next((h for h in NDR_HEADERS if h in headers), None)
+    if ndr:
+        return f"non-delivery report ({ndr} header)"
+    if NDR_SENDERS.match(message.sender or ""):
+        return f"non-delivery report (sent by {message.sender})"
+    if RECALL_OR_RECEIPT_SUBJECT.search(message.subject):
+        return "message recall or read receipt (subject)"
     auto = headers.get("auto-submitted", "").strip().lower()
     if auto and auto.split(";")[0].strip() != "no":
         return f"automatic message (Auto-Submitted: {auto})"

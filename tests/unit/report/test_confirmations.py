@@ -71,7 +71,11 @@ def test_a_forward_from_an_allowed_person_is_confirmed() -> None:
             "mailing-list or newsletter message (List-Id/List-Unsubscribe)",
         ),
         (["Return-Path: <>"], ALICE, "a bounce (empty Return-Path)"),
-        ([], "MAILER-DAEMON@firm.example", "sent by a machine (mailer-daemon@firm.example)"),
+        (
+            [],
+            "MAILER-DAEMON@firm.example",
+            "non-delivery report (sent by mailer-daemon@firm.example)",
+        ),
         (["X-Acchub-Mailbox: invites"], ALICE, "our own mail (X-Acchub header)"),
         ([], "acchub-mailbot@firm.example", "our own mail (from acchub-mailbot@firm.example)"),
         (
