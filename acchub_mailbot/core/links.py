@@ -32,7 +32,10 @@ MAX_UNWRAP_DEPTH = 8
 #: Bare URLs in text stop at whitespace and at characters that cannot be part of a written URL.
 _BARE_URL = re.compile(r"""(?i)\b(?:https?|hxxps?)://[^\s<>"\[\]{}|\\^`]+""")
 #: URLs in angle brackets (RFC 3986 appendix C, Outlook's "text<URL>") may contain spaces.
-_ANGLE_URL = re.compile(r"""(?i)<((?:https?)://[^<>\r\n"]+)>""")
+_ANGLE_URL = re.compile(r"""(?i)<((?:https?)://[^<>"]+)>""")
+#: A line break inside ``<...>`` with the indentation after it: a mail client's hard wrap
+#: (RFC 3986 appendix C), not part of the URL. Single spaces stay (the hub filter holds some).
+_WRAP_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _TRAILING = ".,;:!?)]}'\u201d\u2019*"
 
 
@@ -121,7 +124,8 @@ def links_from_text(text: str) -> tuple[Link, ...]:
     found: list[Link] = []
     taken: list[tuple[int, int]] = []
     for match in _ANGLE_URL.finditer(text):
-        found.append(_link(match.group(1).strip().replace("&amp;", "&"), "", "text"))
+        joined = _WRAP_BREAK.sub("", match.group(1).strip())
+        found.append(_link(joined.replace("&amp;", "&"), "", "text"))
         taken.append(match.span(1))
     for match in _BARE_URL.finditer(text):
         if any(start <= match.start() < end for start, end in taken):
@@ -196,11 +200,30 @@ def extract_links(html_body: str, text_body: str) -> tuple[Link, ...]:
     return tuple(out)
 
 
+def drop_truncated(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], tuple[str, ...]]:
+    """Text links that are a strict prefix of an HTML link: a plain-text part hard-wrapped the
+    URL (no brackets to join it by), so the HTML ``href`` is the whole link. Returns the links
+    kept and the cut-off Business Central ones (for the reasons)."""
+    hrefs = [link.unwrapped for link in links if link.source == "href"]
+    kept: list[Link] = []
+    cut: list[str] = []
+    for link in links:
+        if link.source == "text" and any(
+            h != link.unwrapped and h.startswith(link.unwrapped) for h in hrefs
+        ):
+            if "dynamics" in link.unwrapped.lower():
+                cut.append(link.unwrapped)
+            continue
+        kept.append(link)
+    return tuple(kept), tuple(dict.fromkeys(cut))
+
+
 __all__ = [
     "SAFELINKS_SUFFIXES",
     "V3_RUN_ALPHABET",
     "Link",
     "Unwrapped",
+    "drop_truncated",
     "extract_links",
     "is_mimecast",
     "is_safelinks",

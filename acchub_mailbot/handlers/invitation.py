@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from acchub_mailbot.core.forwards import ForwardInfo, SubjectInfo, detect_forward, split_subject
 from acchub_mailbot.core.htmltext import html_to_text
-from acchub_mailbot.core.links import Link, extract_links, mimecast_domain
+from acchub_mailbot.core.links import Link, drop_truncated, extract_links, mimecast_domain
 from acchub_mailbot.core.linkshape import (
     Classified,
     HubLink,
@@ -58,6 +58,7 @@ class Evidence:
     hidden: tuple[Link, ...]
     lies: tuple[Lie, ...]
     wrappers: tuple[str, ...]
+    notes: tuple[str, ...]
     lines: tuple[str, ...]
     forward: ForwardInfo | None
 
@@ -103,7 +104,8 @@ def gather(message: Message) -> Evidence:
     suspects: list[Found] = []
     hidden: list[Link] = []
     wrappers: list[str] = []
-    links = extract_links(message.html, message.text)
+    links, truncated = drop_truncated(extract_links(message.html, message.text))
+    notes = [f"text link {cut} was wrapped across lines; the HTML link wins" for cut in truncated]
     for link in links:
         if link.opaque:
             hidden.append(link)
@@ -128,6 +130,7 @@ def gather(message: Message) -> Evidence:
         hidden=tuple(hidden),
         lies=find_lies(links),
         wrappers=tuple(wrappers),
+        notes=tuple(notes),
         lines=lines,
         forward=forward,
     )
@@ -295,6 +298,7 @@ def _decide_own(message: Message, evidence: Evidence) -> Decision | None:
     if forward_reason:
         reasons.append(forward_reason)
     reasons.extend(f"unwrapped: {w}" for w in evidence.wrappers)
+    reasons.extend(evidence.notes)
     base = Decision(Verdict.NOT_INVITATION, NAME, forward_style=style, forwarded_by=forwarded_by)
     if evidence.lies:
         lie = evidence.lies[0]

@@ -1,0 +1,52 @@
+"""Links broken by mail clients' hard wrapping are joined, or the HTML link wins."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acchub_mailbot.app.pipeline import decide_bytes
+from acchub_mailbot.core.links import links_from_text
+
+TENANT = "contoso-holdings.onmicrosoft.com"
+LINK = f"https://businesscentral.dynamics.com/{TENANT}?redirectedfromsignup=1"
+WELCOME = (
+    "Hello Dana,\nPlease accept this invitation to get access to my Dynamics 365 Business "
+    "Central.\n\nBest Regards,\nContoso Holdings\n\nOpen the following link to verify that you "
+    "can log in.\n"
+)
+
+
+def _mail(text: str, html: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "admin@contoso.example"
+    msg["To"] = "dana@firm.example"
+    msg["Subject"] = "You have been invited to Dynamics 365 Business Central"
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(10, len(LINK) - 2), st.sampled_from(["", "  ", "\t"]))
+def test_a_bracketed_link_wrapped_anywhere_is_joined(cut: int, indent: str) -> None:
+    text = WELCOME + f"<{LINK[:cut]}\n{indent}{LINK[cut:]}>\n"
+    (link,) = [link for link in links_from_text(text) if "dynamics" in link.href]
+    assert link.unwrapped == LINK
+    _msg, decision = decide_bytes(_mail(text))
+    assert decision.verdict.value == "invitation", decision.reasons
+    assert decision.client_url == f"https://businesscentral.dynamics.com/{TENANT}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(len("https://businesscentral.dynamics.com/") + 3, len(LINK) - 2))
+def test_an_unbracketed_wrap_loses_to_the_html_link(cut: int) -> None:
+    text = WELCOME + f"{LINK[:cut]}\n{LINK[cut:]}\n"
+    html = WELCOME.replace("\n", "<br>") + f'<a href="{LINK}">{LINK}</a><br>'
+    _msg, decision = decide_bytes(_mail(text, html))
+    assert decision.verdict.value == "invitation", decision.reasons
+    assert decision.client_url == f"https://businesscentral.dynamics.com/{TENANT}"
+    assert decision.company_name == "Contoso Holdings"
