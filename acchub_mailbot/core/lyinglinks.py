@@ -78,11 +78,9 @@ def _key(url: str) -> tuple[str, ...] | None:
 
 
 def _truncated_match(shown: str, target: str) -> bool:
-    """Mail clients shorten long link texts with an ellipsis: the rest must match as a prefix."""
-    for mark in _ELLIPSIS:
-        if shown.endswith(mark):
-            return target.lower().startswith(shown[: -len(mark)].lower())
-    return False
+    """Mail clients shorten long link texts with an ellipsis (which the URL extractor has
+    already trimmed from ``shown``): what is left must match as a prefix."""
+    return target.lower().startswith(shown.rstrip(".\u2026").lower())
 
 
 def _relevant(url: str) -> bool:
@@ -106,9 +104,7 @@ def find_lie(link: Link) -> Lie | None:
     target = link.unwrapped.strip()
     if not (_relevant(shown) or _relevant(target)):
         return None
-    if link.text.rstrip().endswith(_ELLIPSIS) and _truncated_match(
-        shown.rstrip(".\u2026") + "...", target
-    ):
+    if link.text.rstrip().endswith(_ELLIPSIS) and _truncated_match(shown, target):
         return None
     shown_key, target_key = _key(shown), _key(target)
     if shown_key is not None and shown_key == target_key:

@@ -185,6 +185,9 @@ def _body_views(text: str) -> Iterator[str]:
 
 
 _BASE64_RUN = re.compile(BASE64_HTTP + r"[A-Za-z0-9+/_=-]*")
+#: ``:`` then ``//`` under Proofpoint-style substitution, any case, found without lowering
+#: the whole text (this runs on every view of nearly every message).
+_SUBSTITUTION_MARK = re.compile(r"-3[aA]__")
 
 
 def _wrapped_views(text: str) -> Iterator[str]:
@@ -196,7 +199,7 @@ def _wrapped_views(text: str) -> Iterator[str]:
                 found = decode_value(candidate)
                 if found is not None:
                     yield found[0]
-    if "-3a__" in text.lower():
+    if _SUBSTITUTION_MARK.search(text):
         yield unquote(text.replace("-", "%").replace("_", "/"))
 
 
