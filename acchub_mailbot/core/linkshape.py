@@ -240,36 +240,6 @@ def parse_hub_link(url: str) -> HubLink | None:
     )
 
 
-def _plausible_name(line: str) -> bool:
-    """A company display name: not an address, URL, greeting or sentence ending in a colon."""
-    if not line or len(line) > 120 or "@" in line or "://" in line:
-        return False
-    return not line.rstrip().endswith((":", ","))
-
-
-def signature_name(lines: tuple[str, ...], access_link: str) -> str | None:
-    """The last line of the welcome text: the line before the fixed sentence that precedes the
-    access link (research notes, section 3). Located by position, not wording, because the
-    fixed sentence is translated and the welcome text is free text."""
-    index = next((i for i, line in enumerate(lines) if access_link in line), None)
-    if index is None:
-        return None
-    i = index - 1
-    # A line holding only the URL (perhaps gateway-wrapped around it) is link 1 on its own line;
-    # otherwise the sentence and the link share it.
-    before_link = lines[index].split(access_link)[0]
-    if not re.sub(r"\S*://\S*", "", before_link).strip():
-        while i >= 0 and not lines[i]:
-            i -= 1
-        i -= 1  # the fixed "Open the following link..." sentence
-    while i >= 0 and not lines[i]:
-        i -= 1
-    if i < 0:
-        return None
-    candidate = lines[i].strip().strip("*_").strip()
-    return candidate if _plausible_name(candidate) else None
-
-
 __all__ = [
     "Classified",
     "HubLink",
@@ -279,5 +249,4 @@ __all__ = [
     "imitates_microsoft",
     "is_microsoft_host",
     "parse_hub_link",
-    "signature_name",
 ]

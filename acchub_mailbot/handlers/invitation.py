@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from acchub_mailbot.core.companyname import Person, company_name, people
 from acchub_mailbot.core.forwards import ForwardInfo, SubjectInfo, detect_forward, split_subject
 from acchub_mailbot.core.htmltext import html_to_text
 from acchub_mailbot.core.links import Link, drop_truncated, extract_links, mimecast_domain
@@ -21,7 +22,6 @@ from acchub_mailbot.core.linkshape import (
     Kind,
     classify,
     parse_hub_link,
-    signature_name,
 )
 from acchub_mailbot.core.lyinglinks import Lie, find_lies
 from acchub_mailbot.core.messages import Message
@@ -163,25 +163,25 @@ def _pick_access(evidence: Evidence) -> Found:
     return ordered[0]
 
 
-def _signature(evidence: Evidence) -> str | None:
-    """The welcome text's last line, found before whichever written form of link 1 is visible
-    (the unwrapped link, or the gateway-wrapped one when a wrapper rewrote the text too)."""
-    needles: list[str] = []
+def _link1_forms(evidence: Evidence) -> tuple[list[str], list[str]]:
+    """Every written form of link 1 (the unwrapped link, and the gateway-wrapped one when a
+    wrapper rewrote the visible text too), and the labels of anchors that lead to it."""
+    forms: list[str] = []
+    labels: list[str] = []
     for found in evidence.access:
-        for needle in (found.link.text, found.link.href, found.classified.url):
-            if needle and needle not in needles and "://" in needle:
-                needles.append(needle)
-    # The earliest mention is the original's; later ones may sit in a forwarder's own text.
-    positions = []
-    for needle in needles:
-        index = next((i for i, line in enumerate(evidence.lines) if needle in line), None)
-        if index is not None:
-            positions.append((index, needle))
-    for _index, needle in sorted(positions):
-        name = signature_name(evidence.lines, needle)
-        if name:
-            return name
-    return None
+        for shown in (found.link.text, found.link.href, found.classified.url):
+            if shown and "://" in shown:
+                forms.append(shown)
+        if found.link.text and "://" not in found.link.text:
+            labels.append(found.link.text)
+    return forms, labels
+
+
+def _persons(message: Message, evidence: Evidence) -> tuple[Person, ...]:
+    """Everyone the message names, none of whom is ever the company."""
+    original = evidence.forward.original_from if evidence.forward else None
+    sender = f"{message.sender_name} <{message.sender}>" if message.sender else message.sender_name
+    return people(sender, ", ".join(message.to), original)
 
 
 def _decide_access(message: Message, evidence: Evidence, reasons: list[str]) -> Decision:
@@ -247,18 +247,14 @@ def _decide_access(message: Message, evidence: Evidence, reasons: list[str]) -> 
                 )
     elif any(_hides_invitation(link) for link in evidence.hidden):
         reasons.append("hub link hidden by mimecast: add-client link not available")
-    signature = _signature(evidence)
-    if signature:
-        extra["signature_name"] = signature
-    company: str | None = None
-    if hub is not None and hub.name:
-        company = hub.name
-        reasons.append("company name: hub filter")
-    elif signature:
-        company = signature
-        reasons.append("company name: signature (last line of the welcome text)")
-    else:
-        reasons.append("company name: not found")
+    forms, labels = _link1_forms(evidence)
+    persons = _persons(message, evidence)
+    signature = company_name(None, evidence.lines, forms, labels, persons)
+    if signature.name:
+        extra["signature_name"] = signature.name
+    named = company_name(hub.name, (), ()) if hub is not None and hub.name else signature
+    company = named.name
+    reasons.append(named.reason)
     reasons.extend(_support(evidence))
     if chosen.classified.shape.startswith("legacy") and not (
         hub or evidence.subject_match or evidence.phrases

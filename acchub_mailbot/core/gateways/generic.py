@@ -54,8 +54,14 @@ _SUBSTITUTED = re.compile(r"(?i)^https?-3a__")
 
 
 def _complete(candidate: str) -> bool:
-    """A whole URL: scheme, ``//``, a host, and nothing a written URL cannot contain."""
-    if not _URL_START.match(candidate) or any(c.isspace() or ord(c) < 32 for c in candidate):
+    """A whole URL: scheme, ``//``, a host, and nothing a written URL cannot contain.
+
+    Plain spaces are allowed: the Accountant Hub link keeps raw spaces in its filter, so a
+    gateway that percent-encodes it hands back spaces once decoded. Line breaks and other
+    control characters never belong to one link."""
+    if not _URL_START.match(candidate) or any(
+        (c.isspace() and c != " ") or ord(c) < 32 for c in candidate
+    ):
         return False
     return bool(host_of(candidate))
 

@@ -547,3 +547,17 @@ def test_sample_digest_fills_every_section() -> None:
     assert any(e.add_client_link for e in content.registered)
     assert any(e.add_client_link is None for e in content.registered)
     assert {line.status for line in content.health} == {HealthStatus.OK, HealthStatus.FAILING}
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_client_without_a_company_name_says_the_name_is_missing(language: str) -> None:
+    """The detector leaves the name empty rather than guess; the reader is told how to fill it."""
+    nameless = replace(registered(1, "", "kestrel.onmicrosoft.com"), client_name=None)
+    named = registered(2, "Harbourlight Marine", "harbourlight.onmicrosoft.com")
+    rendered = render_digest(build_digest([nameless, named], [], language=language, now=NOW))
+    missing = {"en": "(company name missing)", "fr": "(nom de la société absent)"}[language]
+    command = f'acchub-mailbot clients edit {BC}/kestrel.onmicrosoft.com --name "…"'
+    for body in (rendered.text, html.unescape(rendered.html)):
+        assert body.count(missing) == 1
+        assert body.count(command) == 1
+        assert "Harbourlight Marine" in body
