@@ -122,7 +122,11 @@ _LABEL_LINE = re.compile(
 _SEPARATORS: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), style, locale)
     for pattern, style, locale in (
-        (r"^-{4,}\s*Forwarded message\s*-{4,}$", "gmail", None),
+        (r"^-{8,}\s*Forwarded message\s*-{8,}$", "gmail", None),
+        (r"^-{5}\s*Forwarded Message\s*-{5}$", "yahoo-zimbra", "en"),
+        (r"^-{7}\s*Forwarded Message\s*-{7}$", "proton-mail", "en"),
+        (r"^-{8}\s+(?-i:Original Message)\s+-{8}$", "roundcube", "en"),
+        (r"^-{8}\s+(?-i:Original message)\s+-{8}$", "android", "en"),
         (r"^-{4,}\s*Original Message\s*-{4,}$", "outlook-desktop", "en"),
         (r"^-{4,}\s*Ursprüngliche Nachricht\s*-{4,}$", "outlook-desktop", "de"),
         (r"^-{4,}\s*Message d'origine\s*-{4,}$", "outlook-desktop", "fr"),
@@ -161,11 +165,18 @@ _SEPARATORS: tuple[tuple[re.Pattern[str], str, str | None], ...] = tuple(
 #: HTML structures that identify the client, for when the text alone is ambiguous.
 _HTML_MARKERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"divRplyFwdMsg", re.I), "outlook-web"),
-    (re.compile(r"border-top:\s*solid\s*#(?:E1E1E1|B5C4DF)", re.I), "outlook-desktop"),
     (re.compile(r"OLK_SRC_BODY_SECTION"), "outlook-mac"),
+    (re.compile(r"border-top:\s*solid\s*#(?:E1E1E1|B5C4DF)", re.I), "outlook-desktop"),
     (re.compile(r"class=\"?gmail_(?:quote|attr)", re.I), "gmail"),
     (re.compile(r"<blockquote[^>]*type=\"?cite", re.I), "apple-mail"),
+    (re.compile(r"yahoo_quoted", re.I), "yahoo"),
+    (re.compile(r"__QUOTED_TEXT__"), "zimbra"),
+    (re.compile(r"protonmail_quote", re.I), "proton-mail"),
 )
+#: Client marks that name the writer more precisely than the separator line they share with
+#: another client (Outlook for Mac's bold block looks like Outlook desktop's).
+_HTML_OVERRIDES = frozenset({"outlook-mac", "yahoo", "zimbra", "proton-mail"})
+_OUTLOOK_MOBILE = re.compile(r"^Get Outlook for (?:iOS|Android)\b", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -173,7 +184,9 @@ class ForwardInfo:
     """An inline forward found in a body.
 
     ``style`` names the client convention of the outermost block (``outlook-desktop``,
-    ``outlook-web``, ``gmail``, ``apple-mail``, ``thunderbird``, ``outlook-mac``, ``quoted``...);
+    ``outlook-web``, ``outlook-mobile``, ``gmail``, ``apple-mail``, ``thunderbird``,
+    ``outlook-mac``, ``yahoo``, ``zimbra``, ``proton-mail``, ``roundcube``, ``android``,
+    ``quoted``...);
     ``original_from``/``original_subject`` come from the innermost block; ``count`` is the number
     of header blocks (2 for a forward of a forward); ``quoted`` means ``>`` quoting was seen.
     """
@@ -332,6 +345,12 @@ def detect_forward(text: str, html: str = "") -> ForwardInfo | None:
         style = "outlook-desktop"
     elif style == "attribution":
         style = "outlook-mac" if html_style == "outlook-mac" else "reply-attribution"
+    elif html_style in _HTML_OVERRIDES:
+        style = html_style
+    if style == "outlook-web" and _OUTLOOK_MOBILE.search(text):
+        style = "outlook-mobile"
+    if style == "yahoo-zimbra":
+        style = "yahoo"  # the same separator; without HTML marks the older of the two
     return ForwardInfo(
         style=style,
         locale=outer.locale,

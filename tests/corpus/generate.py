@@ -772,7 +772,13 @@ def original(
     return message(top + (extra or []), root)
 
 
+#: Languages added by ``generate_shapes.py`` register their tags here.
+EXTRA_LANG_TAGS: dict[str, str] = {}
+
+
 def _lang_tag(lang: str) -> str:
+    if lang in EXTRA_LANG_TAGS:
+        return EXTRA_LANG_TAGS[lang]
     return {
         "en": "en-US",
         "fr": "fr-FR",
@@ -4020,6 +4026,9 @@ def main(argv: list[str]) -> int:
     gen_review()
     gen_negatives()
     gen_lookalikes()
+    import generate_shapes  # beside this script; uses its helpers
+
+    generate_shapes.generate(sys.modules[__name__])
     ids = [e["message_id"] for e in ENTRIES]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:

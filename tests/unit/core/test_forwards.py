@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from acchub_mailbot.core.forwards import (
@@ -194,3 +196,29 @@ def test_html_marker_names_the_client_without_text_separator() -> None:
     """A Gmail HTML quote is recognised from its class even when the text is ambiguous."""
     info = detect_forward("hello", '<div class="gmail_quote"><div class="gmail_attr">x</div></div>')
     assert info is not None and info.style == "gmail"
+
+
+@pytest.mark.parametrize(
+    ("name", "style"),
+    [
+        ("forward-yahoo-en", "yahoo"),
+        ("forward-zimbra-en", "zimbra"),
+        ("forward-protonmail-en", "proton-mail"),
+        ("forward-roundcube-en", "roundcube"),
+        ("forward-android-en", "android"),
+        ("forward-outlook-mobile-en", "outlook-mobile"),
+        ("forward-outlook-mac-en", "outlook-mac"),
+        ("forward-gmail-en-hub", "gmail"),
+        ("forward-outlook-en-fw", "outlook-desktop"),
+    ],
+)
+def test_each_client_is_named_by_its_own_marks(name: str, style: str) -> None:
+    """Separators shared by several clients (``----- Forwarded Message -----``) are told apart
+    by the client's HTML marks; the corpus emails are written from each client's format."""
+    from acchub_mailbot.core.htmltext import html_to_text
+    from acchub_mailbot.core.messages import parse_message
+
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    message = parse_message((corpus / f"{name}.eml").read_bytes())
+    found = detect_forward(html_to_text(message.html), message.html)
+    assert found is not None and found.style == style
