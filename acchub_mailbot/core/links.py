@@ -11,7 +11,7 @@ mail, live with their gateways and are re-exported here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -31,6 +31,8 @@ MAX_UNWRAP_DEPTH = 8
 
 #: Bare URLs in text stop at whitespace and at characters that cannot be part of a written URL.
 _BARE_URL = re.compile(r"""(?i)\b(?:https?|hxxps?)://[^\s<>"\[\]{}|\\^`]+""")
+#: What follows a URL cut by a hard wrap: the line ends, the next starts with URL characters.
+_CONTINUED = re.compile(r"""\r?\n[^\s<>"\[\]{}|\\^`]""")
 #: URLs in angle brackets (RFC 3986 appendix C, Outlook's "text<URL>") may contain spaces.
 _ANGLE_URL = re.compile(r"""(?i)<((?:https?)://[^<>"]+)>""")
 #: A line break inside ``<...>`` with the indentation after it: a mail client's hard wrap
@@ -55,7 +57,8 @@ class Link:
 
     ``href`` is the link as written (an ``href`` attribute, or the URL in the text); ``text`` is
     the visible anchor text (empty for links found in text); ``unwrapped`` is ``href`` with
-    gateway rewrites undone; ``source`` is ``"href"`` or ``"text"``.
+    gateway rewrites undone; ``source`` is ``"href"``, ``"text"`` (a URL the HTML's text shows,
+    or a text-only message's) or ``"plain"`` (a text/plain part beside an HTML part).
     """
 
     href: str
@@ -64,6 +67,13 @@ class Link:
     wrappers: tuple[str, ...] = ()
     opaque: bool = False
     source: str = "href"
+    #: A bare text URL that ran to the end of its line with more URL-like text right below:
+    #: perhaps a hard wrap cut it there.
+    cut: bool = False
+
+
+#: ``Link.source`` of URLs from a message's text/plain part.
+PLAIN_PART = "plain"
 
 
 def _host(url: str) -> str:
@@ -119,20 +129,23 @@ def _link(href: str, text: str, source: str) -> Link:
     return Link(href, text, result.url, result.wrappers, result.opaque, source)
 
 
-def links_from_text(text: str) -> tuple[Link, ...]:
+def links_from_text(text: str, source: str = "text") -> tuple[Link, ...]:
     """URLs written in plain text: bare, and in ``<...>`` (which may contain spaces)."""
     found: list[Link] = []
     taken: list[tuple[int, int]] = []
     for match in _ANGLE_URL.finditer(text):
         joined = _WRAP_BREAK.sub("", match.group(1).strip())
-        found.append(_link(joined.replace("&amp;", "&"), "", "text"))
+        found.append(_link(joined.replace("&amp;", "&"), "", source))
         taken.append(match.span(1))
     for match in _BARE_URL.finditer(text):
         if any(start <= match.start() < end for start, end in taken):
             continue
         url = _clean_text_url(match.group(0))
         if url:
-            found.append(_link(url, "", "text"))
+            link = _link(url, "", source)
+            if _CONTINUED.match(text, match.end()):
+                link = replace(link, cut=True)
+            found.append(link)
     return tuple(found)
 
 
@@ -190,10 +203,10 @@ def links_from_html(markup: str) -> tuple[Link, ...]:
 
 def extract_links(html_body: str, text_body: str) -> tuple[Link, ...]:
     """All links of a message's HTML and plain-text bodies, duplicates removed."""
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, bool]] = set()
     out: list[Link] = []
-    for link in links_from_html(html_body) + links_from_text(text_body):
-        key = (link.href, link.text, link.source)
+    for link in links_from_html(html_body) + links_from_text(text_body, PLAIN_PART):
+        key = (link.href, link.text, link.source == "href")
         if key not in seen:
             seen.add(key)
             out.append(link)
@@ -201,15 +214,20 @@ def extract_links(html_body: str, text_body: str) -> tuple[Link, ...]:
 
 
 def drop_truncated(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], tuple[str, ...]]:
-    """Text links that are a strict prefix of an HTML link: a plain-text part hard-wrapped the
-    URL (no brackets to join it by), so the HTML ``href`` is the whole link. Returns the links
-    kept and the cut-off Business Central ones (for the reasons)."""
-    hrefs = [link.unwrapped for link in links if link.source == "href"]
+    """Plain-text-part links that a hard wrap cut short: one that is a strict prefix of an HTML
+    link (an ``href``, or a URL the HTML's text shows), one that a cut inside a gateway's encoded
+    value turned into a longer variant of one, or one that runs to a line's end with more URL
+    text below while an HTML part shows links. With no brackets to join the lines by, the HTML
+    part holds the whole link. Returns the links kept and the cut-off Business Central ones
+    (for the reasons)."""
+    shown = [link.unwrapped for link in links if link.source != PLAIN_PART]
     kept: list[Link] = []
     cut: list[str] = []
     for link in links:
-        if link.source == "text" and any(
-            h != link.unwrapped and h.startswith(link.unwrapped) for h in hrefs
+        if link.source == PLAIN_PART and any(
+            h != link.unwrapped
+            and (link.cut or h.startswith(link.unwrapped) or link.unwrapped.startswith(h))
+            for h in shown
         ):
             if "dynamics" in link.unwrapped.lower():
                 cut.append(link.unwrapped)

@@ -54,10 +54,16 @@ def subject_is_invitation(subject: str) -> bool:
     return bool(SUBJECT_INVITED.search(folded) and PRODUCT.search(folded))
 
 
+def names_product(text: str) -> bool:
+    """The product name, which Business Central writes untranslated into every language's
+    subject and body (``%1``): the one piece of wording that holds in languages not listed."""
+    return bool(PRODUCT.search(_fold(text)))
+
+
 def body_phrases(text: str) -> tuple[str, ...]:
     """Names of the invitation sentences found in ``text``."""
     folded = _fold(text)
     return tuple(name for name, pattern in BODY_PHRASES.items() if pattern.search(folded))
 
 
-__all__ = ["BODY_PHRASES", "body_phrases", "subject_is_invitation"]
+__all__ = ["BODY_PHRASES", "body_phrases", "names_product", "subject_is_invitation"]

@@ -26,7 +26,7 @@ from acchub_mailbot.core.linkshape import (
 from acchub_mailbot.core.lyinglinks import Lie, find_lies
 from acchub_mailbot.core.messages import Message
 from acchub_mailbot.core.negatives import automatic_reason, reply_reason
-from acchub_mailbot.core.phrases import body_phrases, subject_is_invitation
+from acchub_mailbot.core.phrases import body_phrases, names_product, subject_is_invitation
 from acchub_mailbot.core.urlrules import (
     ACCOUNTANT_HUB_HOST,
     BUSINESS_CENTRAL_HOST,
@@ -159,7 +159,7 @@ def _forward_fields(message: Message, evidence: Evidence) -> tuple[str | None, s
 
 def _pick_access(evidence: Evidence) -> Found:
     # Text first: link 1 is plain text in BC's HTML; an href may have been rewritten by a client.
-    ordered = sorted(evidence.access, key=lambda f: f.link.source != "text")
+    ordered = sorted(evidence.access, key=lambda f: f.link.source == "href")
     return ordered[0]
 
 
@@ -322,7 +322,8 @@ def _decide_own(message: Message, evidence: Evidence) -> Decision | None:
             reasons=(*reasons, "an Accountant Hub link but no access link"),
         )
     hints = [link for link in evidence.hidden if _hides_invitation(link)]
-    if hints or (evidence.hidden and (evidence.subject_match or evidence.phrases)):
+    worded = evidence.subject_match or evidence.phrases or names_product(message.subject)
+    if hints or (evidence.hidden and worded):
         return replace(
             base,
             verdict=Verdict.NEEDS_REVIEW,

@@ -159,7 +159,10 @@ V3_RUN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 def proofpoint_v3(url: str, substitute: str = "%") -> str:
     """v3: characters in ``substitute`` become ``*`` (runs of 2+ become ``**X``), the replaced
     characters go, in order, into the base64url part after ``__;``. Spaces and non-ASCII are
-    percent-encoded in the URL part (which the decoder percent-decodes first)."""
+    percent-encoded in the URL part (which the decoder percent-decodes first). A literal ``*``
+    is always moved to the tail, since in the URL part every ``*`` is a placeholder (this is
+    what lets a v3 link be wrapped by v3 again)."""
+    substitute += "*"
     out: list[str] = []
     replaced: list[str] = []
     i = 0

@@ -20,6 +20,11 @@ _PP_V1_U = re.compile(r"[?&]u=(?P<u>.+?)&k=", re.DOTALL)
 _PP_V2_U = re.compile(r"[?&]u=(?P<u>.+?)&[dc]=", re.DOTALL)
 _PP_ANY_U = re.compile(r"[?&]u=(?P<u>[^&]*)")
 _PP_V3 = re.compile(r"v3/__(?P<url>.+?)__;(?P<enc>.*?)!", re.DOTALL)
+#: The whole v3 link with its ``!!<customer>!<signature>$`` tail: the URL part runs to the last
+#: ``__;`` so that a v3 link wrapped again by v3 (a forward between two customers) stays whole.
+_PP_V3_WHOLE = re.compile(
+    r"v3/__(?P<url>.+)__;(?P<enc>[A-Za-z0-9_-]*)!![A-Za-z0-9_-]+![A-Za-z0-9_-]*\$?\s*$", re.DOTALL
+)
 #: The run-length alphabet of Proofpoint v3: ``**A`` is a run of 2, ``**B`` of 3, ...
 V3_RUN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -38,7 +43,7 @@ def _unwrap_v2(url: str) -> str | None:
 
 
 def _unwrap_v3(url: str) -> str | None:
-    match = _PP_V3.search(url)
+    match = _PP_V3_WHOLE.search(url) or _PP_V3.search(url)
     if not match:
         return None
     template = unquote(match.group("url"))

@@ -30,6 +30,7 @@ from acchub_mailbot.core.links import (
     proofpoint_v3_wrap,
     safe_links_wrap,
 )
+from tests.fuzz.composed import Composed, invitations, lookalikes
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 MANIFEST = yaml.safe_load((CORPUS / "manifest.yaml").read_text(encoding="utf-8"))["entries"]
@@ -229,3 +230,13 @@ def test_transfer_decoding_is_the_parsers(payload: bytes, encoding: str) -> None
     part["Content-Transfer-Encoding"] = encoding
     part.set_payload(payload.decode("ascii", "surrogateescape"))
     assert prefilter._transfer_decoded(payload, encoding) == part.get_payload(decode=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(invitations(), lookalikes()))
+def test_every_composed_message_the_detector_reports_passes(case: Composed) -> None:
+    """The composed suites (every axis at once, unknown gateways among them) against the
+    prefilter, with the detector's verdict as the oracle."""
+    _message, decision = decide_bytes(case.raw)
+    if decision.verdict.value != "not_invitation":
+        assert prefilter.message_could_be_invitation(case.raw), case.axes

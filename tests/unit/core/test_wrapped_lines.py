@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from urllib.parse import quote
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,3 +51,39 @@ def test_an_unbracketed_wrap_loses_to_the_html_link(cut: int) -> None:
     assert decision.verdict.value == "invitation", decision.reasons
     assert decision.client_url == f"https://businesscentral.dynamics.com/{TENANT}"
     assert decision.company_name == "Contoso Holdings"
+
+
+WRAPPED = {
+    "safelinks": lambda u: (
+        "https://eur02.safelinks.protection.outlook.com/?url="
+        + quote(u, safe="")
+        + "&data=05%7C02%7C&reserved=0"
+    ),
+    "unknown": lambda u: "https://links.shield.example/r?dest=" + quote(u, safe="") + "&t=9",
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(WRAPPED)), st.floats(0.1, 0.95), st.booleans())
+def test_a_wrapped_gateway_link_anywhere_in_the_text_part_loses_to_the_html(
+    name: str, where: float, html_is_plain: bool
+) -> None:
+    """The text part's copy of link 1 went through a gateway and then a hard wrap, cut anywhere
+    (even inside the encoded value, which then decodes to a longer or broken URL): the HTML part
+    shows link 1 whole and wins, as BC wrote it (plain text) or as an anchor."""
+    wrapped = WRAPPED[name](LINK)
+    at = max(12, int(len(wrapped) * where))
+    text = WELCOME + f"{wrapped[:at]}\n{wrapped[at:]}\n"
+    shown = LINK if html_is_plain else f'<a href="{WRAPPED[name](LINK)}">{LINK}</a>'
+    html = WELCOME.replace("\n", "<br>") + shown + "<br>"
+    _msg, decision = decide_bytes(_mail(text, html))
+    assert decision.verdict.value == "invitation", decision.reasons
+    assert decision.access_link == LINK
+    assert decision.company_name == "Contoso Holdings"
+
+
+def test_a_text_only_message_keeps_its_links_whatever_the_line_ends() -> None:
+    """Without an HTML part nothing can win over the text: a URL at a line end is kept."""
+    text = WELCOME + f"{LINK}\nThanks\n"
+    _msg, decision = decide_bytes(_mail(text))
+    assert decision.access_link == LINK

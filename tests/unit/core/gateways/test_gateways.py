@@ -58,3 +58,15 @@ def test_a_gateway_step_on_a_foreign_link_does_nothing() -> None:
     for gateway in GATEWAYS:
         assert gateway.unwrap(URL) is None
         assert not gateway.opaque(URL)
+
+
+def test_proofpoint_v3_wrapped_by_proofpoint_v3_unwraps_whole() -> None:
+    """A forward between two Proofpoint customers: the outer URL part runs to the last ``__;``."""
+    inner = "https://urldefense.com/v3/__https://businesscentral.dynamics.com/a.onmicrosoft.com?redirectedfromsignup=1__;!!AbC12!Xy_z-9$"
+    outer = proofpoint.proofpoint_v3_wrap(inner)
+    result = links.unwrap(outer)
+    assert (
+        result.url
+        == "https://businesscentral.dynamics.com/a.onmicrosoft.com?redirectedfromsignup=1"
+    )
+    assert result.wrappers == ("proofpoint-v3", "proofpoint-v3")
