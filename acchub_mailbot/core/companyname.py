@@ -22,6 +22,7 @@ from email.utils import getaddresses
 _DOMAIN = re.compile(r"(?i)^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]\.?$")
 _WORD = re.compile(r"\w+")
 _URLISH = re.compile(r"\S*://\S*")
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 #: A line longer than this is prose, not a display name (BC's field holds 30 to 250 characters).
 MAX_NAME_LENGTH = 120
 
@@ -91,15 +92,32 @@ def refusal(candidate: str, persons: Iterable[Person] = ()) -> str | None:
     return None
 
 
+def _url_only(text: str) -> bool:
+    """Nothing but (part of) a URL: empty, or one long token of the characters a URL is made
+    of (the tail of a cut URL; a short word such as ``Link:`` is a label, not a URL)."""
+    stripped = _URLISH.sub("", text).strip()
+    return not stripped or (len(stripped) >= 20 and bool(_URL_CHARS.fullmatch(stripped)))
+
+
+def _cut_url_line(line: str) -> bool:
+    """The first lines of a URL a hard wrap cut: URL characters only, and wrap-column long."""
+    stripped = line.strip()
+    return bool(_URL_CHARS.fullmatch(stripped)) and ("://" in stripped or len(stripped) >= 40)
+
+
 def welcome_last_line(lines: tuple[str, ...], index: int, link: str) -> str | None:
     """The last line of the welcome text, when ``lines[index]`` shows link 1 as ``link``: the
     line before the fixed sentence that precedes the access link. Located by position, not
     wording, because the fixed sentence is translated and the welcome text is free text."""
+    # A URL cut by a hard wrap spans several lines: start from its first one.
+    while index > 0 and _cut_url_line(lines[index - 1]) and _url_only(lines[index].split(link)[0]):
+        index -= 1
+        link = lines[index].strip()
     i = index - 1
     # A line holding only the link (perhaps gateway-wrapped, or an anchor's label) is link 1 on
     # its own line; otherwise the sentence and the link share it.
     before_link = lines[index].split(link)[0]
-    if not _URLISH.sub("", before_link).strip():
+    if _url_only(before_link):
         while i >= 0 and not lines[i]:
             i -= 1
         i -= 1  # the fixed "Open the following link..." sentence

@@ -31,13 +31,16 @@ MAX_UNWRAP_DEPTH = 8
 
 #: Bare URLs in text stop at whitespace and at characters that cannot be part of a written URL.
 _BARE_URL = re.compile(r"""(?i)\b(?:https?|hxxps?)://[^\s<>"\[\]{}|\\^`]+""")
-#: What follows a URL cut by a hard wrap: the line ends, the next starts with URL characters.
-_CONTINUED = re.compile(r"""\r?\n[^\s<>"\[\]{}|\\^`]""")
+#: What follows a URL cut by a hard wrap: the line ends, the next (perhaps ``>``-quoted) starts
+#: with URL characters.
+_CONTINUED = re.compile(r"""\r?\n(?:[ \t]*>)*[ \t]*([^\s<>"\[\]{}|\\^`]+)""")
+#: Mail clients hard-wrap text at 72 to 78 columns; a URL that ends a shorter line ended there.
+WRAP_COLUMN = 60
 #: URLs in angle brackets (RFC 3986 appendix C, Outlook's "text<URL>") may contain spaces.
-_ANGLE_URL = re.compile(r"""(?i)<((?:https?)://[^<>"]+)>""")
-#: A line break inside ``<...>`` with the indentation after it: a mail client's hard wrap
+_ANGLE_URL = re.compile(r"""(?i)<((?:https?)://(?:[^<>"\n]|\n(?:[ \t]*>)*)+)>""")
+#: A line break inside ``<...>`` with the indentation (or ``>`` quoting) after it: a hard wrap
 #: (RFC 3986 appendix C), not part of the URL. Single spaces stay (the hub filter holds some).
-_WRAP_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_WRAP_BREAK = re.compile(r"[ \t]*\r?\n(?:[ \t]*>)*[ \t]*")
 _TRAILING = ".,;:!?)]}'\u201d\u2019*"
 
 
@@ -70,6 +73,9 @@ class Link:
     #: A bare text URL that ran to the end of its line with more URL-like text right below:
     #: perhaps a hard wrap cut it there.
     cut: bool = False
+    #: For a ``cut`` link, the URL characters that start the next line; for a :func:`joined`
+    #: one, the part that was put back.
+    continued: str = ""
 
 
 #: ``Link.source`` of URLs from a message's text/plain part.
@@ -124,7 +130,8 @@ def _clean_text_url(url: str) -> str:
     return url
 
 
-def _link(href: str, text: str, source: str) -> Link:
+def link_for(href: str, text: str, source: str) -> Link:
+    """The link as found, with its gateway rewrites undone."""
     result = unwrap(href)
     return Link(href, text, result.url, result.wrappers, result.opaque, source)
 
@@ -135,16 +142,20 @@ def links_from_text(text: str, source: str = "text") -> tuple[Link, ...]:
     taken: list[tuple[int, int]] = []
     for match in _ANGLE_URL.finditer(text):
         joined = _WRAP_BREAK.sub("", match.group(1).strip())
-        found.append(_link(joined.replace("&amp;", "&"), "", source))
+        found.append(link_for(joined.replace("&amp;", "&"), "", source))
         taken.append(match.span(1))
     for match in _BARE_URL.finditer(text):
         if any(start <= match.start() < end for start, end in taken):
             continue
         url = _clean_text_url(match.group(0))
         if url:
-            link = _link(url, "", source)
-            if _CONTINUED.match(text, match.end()):
-                link = replace(link, cut=True)
+            link = link_for(url, "", source)
+            more = _CONTINUED.match(text, match.end())
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            if more and match.end() - line_start >= WRAP_COLUMN:
+                # What the cleaning took off the end (a dot, say) belongs to the cut URL.
+                rest = match.group(0)[len(url) :] if match.group(0).startswith(url) else ""
+                link = replace(link, cut=True, continued=rest + _clean_text_url(more.group(1)))
             found.append(link)
     return tuple(found)
 
@@ -193,7 +204,7 @@ def links_from_html(markup: str) -> tuple[Link, ...]:
     except Exception:  # noqa: S110 - keep what was collected before the parser gave up
         pass
     anchors = tuple(
-        _link(href, text, "href")
+        link_for(href, text, "href")
         for href, text in collector.anchors
         # javascript: and data: anchors stay: one whose text shows a URL is a lie to catch.
         if not href.lower().startswith(("mailto:", "tel:", "#", "cid:"))
@@ -213,38 +224,16 @@ def extract_links(html_body: str, text_body: str) -> tuple[Link, ...]:
     return tuple(out)
 
 
-def drop_truncated(links: tuple[Link, ...]) -> tuple[tuple[Link, ...], tuple[str, ...]]:
-    """Plain-text-part links that a hard wrap cut short: one that is a strict prefix of an HTML
-    link (an ``href``, or a URL the HTML's text shows), one that a cut inside a gateway's encoded
-    value turned into a longer variant of one, or one that runs to a line's end with more URL
-    text below while an HTML part shows links. With no brackets to join the lines by, the HTML
-    part holds the whole link. Returns the links kept and the cut-off Business Central ones
-    (for the reasons)."""
-    shown = [link.unwrapped for link in links if link.source != PLAIN_PART]
-    kept: list[Link] = []
-    cut: list[str] = []
-    for link in links:
-        if link.source == PLAIN_PART and any(
-            h != link.unwrapped
-            and (link.cut or h.startswith(link.unwrapped) or link.unwrapped.startswith(h))
-            for h in shown
-        ):
-            if "dynamics" in link.unwrapped.lower():
-                cut.append(link.unwrapped)
-            continue
-        kept.append(link)
-    return tuple(kept), tuple(dict.fromkeys(cut))
-
-
 __all__ = [
+    "PLAIN_PART",
     "SAFELINKS_SUFFIXES",
     "V3_RUN_ALPHABET",
     "Link",
     "Unwrapped",
-    "drop_truncated",
     "extract_links",
     "is_mimecast",
     "is_safelinks",
+    "link_for",
     "links_from_html",
     "links_from_text",
     "mimecast_domain",

@@ -58,7 +58,9 @@ _CONFUSABLES = str.maketrans(
 )
 
 _Q = r"(?:'|%27)"
-_S = r"(?: |%20|\+)"
+#: Between the filter's words: BC writes one space; a hard wrap that broke the line there and
+#: was joined again leaves none.
+_S = r"(?: |%20|\+)*"
 _HUB_FILTER = re.compile(
     rf"Customer\.{_Q}Client{_S}Link{_Q}{_S}IS{_S}{_Q}{{3}}(?P<link>.*?){_Q}{{3}}"
     rf"{_S}AND{_S}Customer\.Name{_S}IS{_S}{_Q}{{3}}(?P<name>.*?){_Q}{{3}}(?:&|$)",
@@ -221,18 +223,18 @@ def parse_hub_link(url: str) -> HubLink | None:
     if not match:
         return None
     link = url.strip()
-    if " " not in link and "'" not in link:
-        # A mail client or wrapper re-encoded the structure (%20, %27): restore BC's raw form.
-        start = link.lower().find("filter=")
-        if start >= 0:
-            link = (
-                link[: start + len("filter=")]
-                + "Customer.'Client Link' IS '''"
-                + match.group("link")
-                + "''' AND Customer.Name IS '''"
-                + match.group("name")
-                + "'''"
-            )
+    canonical = (
+        "Customer.'Client Link' IS '''"
+        + match.group("link")
+        + "''' AND Customer.Name IS '''"
+        + match.group("name")
+        + "'''"
+    )
+    start = link.lower().find("filter=")
+    if canonical not in link and start >= 0:
+        # A mail client or wrapper re-encoded the structure (%20, %27), or a hard wrap took a
+        # space out: restore BC's raw form.
+        link = link[: start + len("filter=")] + canonical
     return HubLink(
         link=link,
         client_link=dotnet_url_decode(match.group("link")).strip(),

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 from acchub_mailbot.core.companyname import Person, company_name, people
 from acchub_mailbot.core.forwards import ForwardInfo, SubjectInfo, detect_forward, split_subject
+from acchub_mailbot.core.hardwraps import drop_truncated, rejoin
 from acchub_mailbot.core.htmltext import html_to_text
-from acchub_mailbot.core.links import Link, drop_truncated, extract_links, mimecast_domain
+from acchub_mailbot.core.links import Link, extract_links, mimecast_domain
 from acchub_mailbot.core.linkshape import (
     Classified,
     HubLink,
@@ -107,6 +108,9 @@ def gather(message: Message) -> Evidence:
     links, truncated = drop_truncated(extract_links(message.html, message.text))
     notes = [f"text link {cut} was wrapped across lines; the HTML link wins" for cut in truncated]
     for link in links:
+        link, note = rejoin(link)
+        if note:
+            notes.append(note)
         if link.opaque:
             hidden.append(link)
             wrappers.extend(w for w in ("mimecast",) if w not in wrappers)
@@ -169,7 +173,8 @@ def _link1_forms(evidence: Evidence) -> tuple[list[str], list[str]]:
     forms: list[str] = []
     labels: list[str] = []
     for found in evidence.access:
-        for shown in (found.link.text, found.link.href, found.classified.url):
+        cut_form = found.link.href[: len(found.link.href) - len(found.link.continued)]
+        for shown in (found.link.text, found.link.href, found.classified.url, cut_form):
             if shown and "://" in shown:
                 forms.append(shown)
         if found.link.text and "://" not in found.link.text:

@@ -194,14 +194,18 @@ def invitations(draw: st.DrawFn) -> Composed:
     wrap = chain(wraps)
     forward = draw(
         st.sampled_from(["none", "outlook-desktop", "outlook-web", "gmail", "thunderbird",
-                         "apple-mail", "attachment", "attachment of outlook-desktop"])
+                         "apple-mail", "apple-mail text", "outlook plain text", "attachment",
+                         "attachment of outlook-desktop", "outlook-desktop of gmail"])
     )  # fmt: skip
+    # Some gateways rewrite the URL a link shows as well as its href.
+    text_rewritten = forward != "none" and draw(st.booleans())
     line_break = draw(st.sampled_from([None, 0.3, 0.5, 0.8]))
     # A gateway that cannot be reversed offline (Mimecast) as the last one, on a forward whose
     # link 1 became an anchor: its label is the URL (the detector reads the text) or a word
     # (nothing to read: a person decides).
     irreversible = None
-    if forward not in ("none", "attachment") and draw(st.booleans()):
+    textual = ("none", "attachment", "apple-mail text", "outlook plain text")
+    if forward not in textual and not text_rewritten and draw(st.booleans()):
         irreversible = draw(st.sampled_from(["label is the URL", "label is a word"]))
         wraps = [*wraps, ("mimecast", lambda u: g.mimecast(u))]
         wrap = chain(wraps)
@@ -212,8 +216,9 @@ def invitations(draw: st.DrawFn) -> Composed:
         wrapped = wrap(url)
         if line_break is None:
             return wrapped
-        at = max(10, int(len(wrapped) * line_break))
-        return wrapped[:at] + "\n" + wrapped[at:]
+        # Clients wrap at 72 to 78 columns, so a break comes no earlier than column 60.
+        at = max(60, int(len(wrapped) * line_break))
+        return wrapped[:at] + "\n" + wrapped[at:] if at < len(wrapped) else wrapped
 
     charset = "utf-8"
     cte = draw(st.sampled_from(["quoted-printable", "base64", "8bit"]))
@@ -237,7 +242,10 @@ def invitations(draw: st.DrawFn) -> Composed:
         fwd = g.Fwd(accountant, g.ANNA, g.when(2024, 5, 6, 9, 0), "New client, please add.",
                     "FW:", sent_text="Monday, May 6, 2024 10:00 AM")  # fmt: skip
         hide = "Open Business Central" if irreversible == "label is a word" else None
-        body_html = g.render_html_lines(inv.lines(), autolink=True, wrap=wrap, hide_link1=hide)
+        body_html = g.render_html_lines(
+            inv.lines(), autolink=True, wrap=wrap, hide_link1=hide,
+            text_wrap=wrap if text_rewritten else None,
+        )  # fmt: skip
         body_text = g.render_text_lines(inv.lines(), wrap=text_wrap)
         orig_from, orig_to = admin.header(), accountant.header()
         fid = g.exo_msgid("composed-fwd-" + seed)
@@ -252,6 +260,36 @@ def invitations(draw: st.DrawFn) -> Composed:
         elif forward == "outlook-desktop":
             raw, _ = g.outlook_desktop_forward(
                 inv.subject_line, orig_from, orig_to, body_html, body_text, fwd, fid, "en"
+            )
+        elif forward == "outlook-desktop of gmail":
+            # Forwarded twice: Gmail first, then Outlook around Gmail's block.
+            gmail_block = (
+                '<div>FYI</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">'
+                "---------- Forwarded message ---------<br>From: <strong>Oliver Grant</strong> "
+                f"&lt;{admin.addr}&gt;<br>Date: Mon, May 6, 2024 at 9:00 AM<br>Subject: "
+                f"{html.escape(inv.subject_line)}<br>To: &lt;{accountant.addr}&gt;<br></div>"
+                f"<br><br>{body_html}</div>"
+            )
+            gmail_text = [
+                "FYI",
+                "",
+                "---------- Forwarded message ---------",
+                f"From: Oliver Grant <{admin.addr}>",
+                "Date: Mon, May 6, 2024 at 9:00 AM",
+                f"Subject: {inv.subject_line}",
+                f"To: <{accountant.addr}>",
+                "",
+                *body_text,
+            ]
+            raw, _ = g.outlook_desktop_forward(
+                "Fwd: " + inv.subject_line, accountant.header(), g.ANNA.header(), gmail_block,
+                gmail_text, fwd, fid, "en",
+            )  # fmt: skip
+        elif forward == "apple-mail text":
+            raw, _ = g.apple_text_forward(inv.subject_line, orig_from, orig_to, body_text, fwd, fid)
+        elif forward == "outlook plain text":
+            raw, _ = g.outlook_plain_forward(
+                inv.subject_line, orig_from, orig_to, body_text, fwd, fid
             )
         elif forward == "outlook-web":
             raw, _ = g.owa_forward(
@@ -299,6 +337,7 @@ def invitations(draw: st.DrawFn) -> Composed:
             "cte": cte,
             "line break": line_break,
             "irreversible": irreversible,
+            "visible text rewritten": text_rewritten,
         },
         expected,
     )
