@@ -32,7 +32,12 @@ from pydantic import (
 
 from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.errors import ConfigError
-from acchub_mailbot.mail.oauth.settings import OAuthSettings, default_token_store
+from acchub_mailbot.mail.oauth.settings import (
+    MICROSOFT_SMTP_SCOPE,
+    SMTP_TOKEN_NAME,
+    OAuthSettings,
+    default_token_store,
+)
 
 CONFIG_ENV = "ACCHUB_CONFIG"
 LANGUAGES = ("en", "fr")
@@ -255,6 +260,9 @@ class SmtpSettings(_SecretSource):
     ca_file: Path | None = None
     verify_tls: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: Sign in with OAuth (XOAUTH2, or OAUTHBEARER where offered) instead of a password; the
+    #: same keys as ``mailboxes[].imap.oauth``. ``username`` is the mailbox that sends.
+    oauth: OAuthSettings | None = None
 
 
 class DigestSettings(_Model):
@@ -477,12 +485,49 @@ def parse_settings(
     smtp = settings.smtp
     if smtp is not None:
         smtp = smtp.model_copy(update={"password": smtp.resolved("smtp", environ)})
-        if smtp.username and smtp.password is None:
+        if smtp.oauth is not None:
+            smtp = _smtp_oauth(smtp, environ, base_dir)
+        elif smtp.username and smtp.password is None:
             raise ConfigError(
                 "smtp.password_env: smtp.username is set but no password source — fix: set "
                 "password_env or password_file, or remove username"
             )
     return settings.model_copy(update={"mailboxes": tuple(mailboxes), "smtp": smtp})
+
+
+def _smtp_oauth(
+    smtp: SmtpSettings, environ: Mapping[str, str], base_dir: Path | None
+) -> SmtpSettings:
+    """Check ``smtp.oauth`` the way ``mailboxes[].imap.oauth`` is checked, and give it a store."""
+    oauth = smtp.oauth
+    assert oauth is not None
+    if smtp.password is not None:
+        raise ConfigError(
+            "smtp.oauth: set either oauth or a password source (password_env/password_file), "
+            "not both"
+        )
+    if not smtp.username:
+        raise ConfigError(
+            "smtp.username: OAuth sign-in needs the sending mailbox's address — fix: set "
+            "username: the address that sends the digest"
+        )
+    if smtp.security == "none":
+        raise ConfigError(
+            "smtp.security: OAuth tokens are never sent unencrypted — fix: use starttls or ssl"
+        )
+    if oauth.client_secret_env and not environ.get(oauth.client_secret_env):
+        raise ConfigError(
+            f"smtp.oauth.client_secret_env: the environment variable {oauth.client_secret_env} "
+            f"is not set — fix: export {oauth.client_secret_env}=... before starting"
+        )
+    if oauth.token_store is None:
+        oauth = oauth.model_copy(
+            update={"token_store": default_token_store(SMTP_TOKEN_NAME, base_dir or Path.cwd())}
+        )
+    if oauth.scope is None and oauth.provider == "microsoft":
+        # The default Microsoft scope is IMAP's; sending needs its own (Google's covers both).
+        oauth = oauth.model_copy(update={"scope": MICROSOFT_SMTP_SCOPE})
+    return smtp.model_copy(update={"oauth": oauth})
 
 
 def load_settings(
@@ -597,6 +642,13 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
             update={
                 "ca_file": _anchor(base, smtp.ca_file),
                 "password_file": _anchor(base, smtp.password_file),
+                "oauth": smtp.oauth
+                and smtp.oauth.model_copy(
+                    update={
+                        "token_store": _anchor(base, smtp.oauth.token_store),
+                        "ca_file": _anchor(base, smtp.oauth.ca_file),
+                    }
+                ),
             }
         )
     verification = settings.verification.model_copy(

@@ -9,6 +9,14 @@ from acchub_mailbot.report.confirmations import check_confirmation_templates
 from acchub_mailbot.report.templating import check_templates
 from acchub_mailbot.store.database import redacted_url
 
+#: Servers that no longer take a password for client submission, and what to use instead.
+PASSWORDLESS_SMTP = {
+    "smtp.office365.com": "Exchange Online refuses passwords for SMTP AUTH (550 5.7.30 Basic "
+    "authentication is not supported for Client Submission) — use smtp.oauth",
+    "smtp-mail.outlook.com": "Outlook.com refuses passwords for SMTP AUTH — use smtp.oauth",
+    "smtp.gmail.com": "Google Workspace and Gmail refuse passwords for SMTP — use smtp.oauth",
+}
+
 
 @dataclass(frozen=True)
 class ConfigReport:
@@ -35,9 +43,12 @@ def check_config(settings: Settings) -> ConfigReport:
             + ("" if imap.verify_tls else "  WARNING: TLS verification is off")
         )
     if settings.smtp:
-        summary.append(
-            f"smtp: {settings.smtp.host}:{settings.smtp.port} ({settings.smtp.security})"
-        )
+        smtp = settings.smtp
+        how = f", OAuth ({smtp.oauth.provider})" if smtp.oauth else ""
+        summary.append(f"smtp: {smtp.host}:{smtp.port} ({smtp.security}{how})")
+        host = smtp.host.lower().rstrip(".")
+        if smtp.oauth is None and smtp.username and host in PASSWORDLESS_SMTP:
+            summary.append(f"  WARNING: {PASSWORDLESS_SMTP[host]}")
     else:
         summary.append(
             f"smtp: none — digests are written to {settings.digest.output_dir or '(nowhere!)'}"

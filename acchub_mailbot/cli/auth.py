@@ -1,7 +1,8 @@
 """``acchub-mailbot auth``: sign a mailbox in with OAuth 2.0 and show its sign-in state.
 
-``auth login --mailbox NAME`` runs the device code flow: it prints where to go and which code
-to enter, waits for the person to sign in, and stores the refresh token (mode 0600).
+``auth login --mailbox NAME`` (or ``--smtp`` for the mailbox that sends) runs the device code
+flow: it prints where to go and which code to enter, waits for the person to sign in, and stores
+the refresh token (mode 0600).
 ``auth status`` shows, per OAuth mailbox, whether a token is stored and when the cached access
 token expires; with ``--refresh`` it also asks the token endpoint for a fresh access token.
 No token value is ever printed.
@@ -32,7 +33,7 @@ from acchub_mailbot.config import MailboxSettings, Settings
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
 from acchub_mailbot.mail.oauth.grant import device_code_login
 from acchub_mailbot.mail.oauth.provider import TokenProvider
-from acchub_mailbot.mail.oauth.settings import OAuthSettings
+from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME, OAuthSettings, login_hint
 from acchub_mailbot.mail.oauth.store import store_for
 
 
@@ -62,14 +63,30 @@ def _oauth_mailboxes(settings: Settings, name: str | None) -> list[tuple[str, OA
     return [(m.name, o) for m in settings.mailboxes if (o := _oauth_of(m)) is not None]
 
 
+def _smtp_oauth(settings: Settings) -> list[tuple[str, OAuthSettings]]:
+    oauth = settings.smtp.oauth if settings.smtp is not None else None
+    return [(SMTP_TOKEN_NAME, oauth)] if oauth is not None else []
+
+
 @auth.command("login")
 @_config_option
-@click.option("--mailbox", "mailbox_name", required=True, help="The mailbox to sign in.")
-def login(config_path: Path | None, mailbox_name: str) -> None:
+@click.option("--mailbox", "mailbox_name", default=None, help="The mailbox to sign in.")
+@click.option(
+    "--smtp", "for_smtp", is_flag=True, help="Sign in the mailbox that sends (smtp.oauth)."
+)
+def login(config_path: Path | None, mailbox_name: str | None, for_smtp: bool) -> None:
     """Sign a mailbox in (device code flow) and store its refresh token."""
     settings = _load(config_path)
     _apply_logging(settings)
-    [(name, oauth)] = _oauth_mailboxes(settings, mailbox_name)
+    if for_smtp == (mailbox_name is not None):
+        raise ConfigProblem("choose one: --mailbox NAME, or --smtp for the sending sign-in")
+    if for_smtp:
+        found = _smtp_oauth(settings)
+        if not found:
+            raise ConfigProblem("smtp signs in with a password; add an smtp.oauth: section")
+        [(name, oauth)] = found
+    else:
+        [(name, oauth)] = _oauth_mailboxes(settings, mailbox_name)
     store = store_for(name, oauth, config_dir(config_path))
     try:
         tokens = device_code_login(oauth, store, mailbox=name, echo=click.echo)
@@ -97,7 +114,10 @@ def status(
     base_dir = config_dir(config_path)
     rows: list[dict[str, Any]] = []
     problem = False
-    for name, oauth in _oauth_mailboxes(settings, mailbox_name):
+    signins = _oauth_mailboxes(settings, mailbox_name)
+    if mailbox_name is None:
+        signins += _smtp_oauth(settings)
+    for name, oauth in signins:
         with TokenProvider(oauth, store_for(name, oauth, base_dir), mailbox=name) as provider:
             if refresh:
                 # A failure is recorded in provider.last_error, which the status below shows.
@@ -121,6 +141,6 @@ def status(
         if row["last_error"]:
             click.echo(f"  error: {row['last_error']}")
         elif not row["signed_in"]:
-            click.echo(f"  fix: run `acchub-mailbot auth login --mailbox {row['mailbox']}`")
+            click.echo(f"  fix: {login_hint(row['mailbox'])}")
     if problem:
         raise SystemExit(1)

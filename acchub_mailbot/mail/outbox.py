@@ -14,6 +14,11 @@ from pathlib import Path
 
 from acchub_mailbot.config import SmtpSettings
 from acchub_mailbot.errors import DeliveryFailed
+from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
+from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.responses import _clean, scrub
+from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME
+from acchub_mailbot.mail.oauth.store import TokenStore
 from acchub_mailbot.mail.tls import tls_context
 
 # The logger keeps the name it had before the package was split into folders: it is part
@@ -37,7 +42,9 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
             if settings.security == "starttls":
                 smtp.starttls(context=context)
                 smtp.ehlo()
-            if settings.username:
+            if settings.oauth is not None and settings.username:
+                oauth_login(smtp, settings.username, _token_provider(settings))
+            elif settings.username:
                 password = settings.password.get_secret_value() if settings.password else ""
                 smtp.login(settings.username, password)
             refused = smtp.send_message(message)
@@ -45,12 +52,76 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port} refused the login for {settings.username}"
         ) from None
+    except (OAuthError, OAuthPermanentError) as exc:  # the digest waits in the outbox
+        raise DeliveryFailed(
+            f"SMTP {settings.host}:{settings.port}: OAuth sign-in for {settings.username}: {exc}"
+        ) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port}: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
     if refused:
         log.warning("SMTP server refused some recipients: %s", ", ".join(sorted(refused)))
+
+
+def _token_provider(settings: SmtpSettings) -> TokenProvider:
+    oauth = settings.oauth
+    assert oauth is not None and oauth.token_store is not None  # the config gives it a store
+    return TokenProvider(oauth, TokenStore(oauth.token_store), mailbox=SMTP_TOKEN_NAME)
+
+
+def sasl_initial_response(mechanism: str, username: str, token: str) -> str:
+    """The client's first message: XOAUTH2 (Google's and Microsoft's) or OAUTHBEARER (RFC 7628)."""
+    if mechanism == "OAUTHBEARER":
+        return f"n,a={username},\x01auth=Bearer {token}\x01\x01"
+    return f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+
+def oauth_login(smtp: smtplib.SMTP, username: str, provider: TokenProvider) -> None:
+    """AUTH with an access token, OAUTHBEARER where the server offers it, else XOAUTH2; when the
+    token is refused, refresh it and try once more (as the IMAP login does)."""
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanism = "OAUTHBEARER" if "OAUTHBEARER" in offered else "XOAUTH2"
+
+    def attempt(token: str) -> None:
+        def respond(challenge: bytes | None = None) -> str:
+            # A refusal comes as a 334 challenge carrying the error; the answer is empty.
+            return sasl_initial_response(mechanism, username, token) if challenge is None else ""
+
+        smtp.auth(mechanism, respond, initial_response_ok=True)
+
+    try:
+        token = provider.access_token()
+        try:
+            attempt(token)
+            return
+        except smtplib.SMTPAuthenticationError as exc:
+            log.info(
+                "SMTP refused the access token for %s (%s %s); refreshing it",
+                username,
+                exc.smtp_code,
+                scrub(_reply(exc), token),
+            )
+            provider.invalidate()
+        fresh = provider.access_token()
+        try:
+            attempt(fresh)
+        except smtplib.SMTPAuthenticationError as exc:
+            detail = scrub(_reply(exc), token, fresh)
+            provider.last_error = f"the SMTP server refused a freshly refreshed token ({detail})"
+            raise DeliveryFailed(
+                f"SMTP refused a freshly refreshed token for {username} ({exc.smtp_code} "
+                f"{detail}) — check that the token was issued for {username} with the SMTP "
+                "scope (SMTP.Send, or SMTP.SendAsApp for an app) and that SMTP AUTH is enabled "
+                "for the mailbox"
+            ) from None
+    finally:
+        provider.close()
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error
+    return _clean(text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
 
 
 def write_eml(directory: Path, name: str, message: EmailMessage) -> Path:

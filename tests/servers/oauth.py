@@ -182,6 +182,18 @@ class OAuthTestServer:
                 if r.path == "/token" and r.form.get("grant_type") == grant_type
             ]
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token handed out and still known (to look for leaks)."""
+        with self._lock:
+            return [*self._access, *self._refresh]
+
+    def user_of(self, token: str) -> str | None:
+        """Whom an active access token was issued to (``None`` when unknown or expired)."""
+        with self._lock:
+            entry = self._access.get(token)
+            active = entry is not None and entry.expires_at > time.monotonic()
+            return entry.username if entry is not None and active else None
+
     def is_active(self, token: str) -> bool:
         with self._lock:
             entry = self._access.get(token)

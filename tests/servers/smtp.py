@@ -8,6 +8,7 @@ started again on the same port to simulate an outage of the relay.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.policy
 import logging
@@ -25,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.servers.dovecot import free_port
+from tests.servers.oauth import OAuthTestServer
 from tests.servers.tls import TlsFiles, make_tls_files
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,42 @@ class _Recorder:
         return "250 Message accepted for delivery"
 
 
+class _OAuthRecorder(_Recorder):
+    """Also speaks XOAUTH2 and OAUTHBEARER (RFC 7628) as Exchange Online and Gmail do: the token
+    must be active at the OAuth test server and issued to the user named; a refusal is a 334
+    challenge with a JSON error, then 535 once the client answers."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._bearer(server, args, "OAUTHBEARER")
+
+    async def _bearer(self, server: SMTP, args: list[str], mechanism: str) -> AuthResult:
+        oauth = self._server.oauth
+        assert oauth is not None
+        raw = base64.b64decode(args[1]) if len(args) > 1 else b""
+        fields = raw.decode("utf-8", "replace").split("\x01")
+        user = token = ""
+        for item in fields:
+            if item.startswith("user="):
+                user = item[len("user=") :]
+            elif item.startswith("n,a="):
+                user = item[len("n,a=") :].rstrip(",")
+            elif item.startswith("auth=Bearer "):
+                token = item[len("auth=Bearer ") :]
+        self._server._record_auth(mechanism, user)
+        if user and oauth.user_of(token) == user:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        with self._server._condition:
+            self._server.auth_failures += 1
+        error = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"smtp"}')
+        await server.challenge_auth(error.decode("ascii"), encode_to_b64=False)
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+        )
+
+
 class SmtpServer:
     """An aiosmtpd server on ``127.0.0.1:port`` collecting messages in :attr:`received`.
 
@@ -122,13 +160,15 @@ class SmtpServer:
         starttls: bool = False,
         implicit_tls: bool = False,
         auth: tuple[str, str] | None = None,
+        oauth: OAuthTestServer | None = None,
+        mechanisms: tuple[str, ...] = ("XOAUTH2",),
         tls: TlsFiles | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose starttls or implicit_tls, not both")
-        if auth is not None and not (starttls or implicit_tls):
+        if (auth is not None or oauth is not None) and not (starttls or implicit_tls):
             # Credentials in clear text are what the mailbot must never send.
             raise ValueError("auth requires starttls or implicit_tls")
         self.host = host
@@ -136,6 +176,10 @@ class SmtpServer:
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.auth = auth
+        self.oauth = oauth
+        self.mechanisms = mechanisms
+        #: (mechanism, user) of every OAuth AUTH attempt, in order.
+        self.auth_attempts: list[tuple[str, str]] = []
         self._owned_tls_dir: Path | None = None
         if tls is None and (starttls or implicit_tls):
             tls = make_tls_files()
@@ -170,8 +214,9 @@ class SmtpServer:
         if self.port == 0:
             self.port = free_port(self.host)
         # A Controller closes its event loop when stopped, so each start needs a new one.
+        recorder = _OAuthRecorder(self) if self.oauth is not None else _Recorder(self)
         controller = _Controller(
-            _Recorder(self), hostname=self.host, port=self.port, **self._smtp_options()
+            recorder, hostname=self.host, port=self.port, **self._smtp_options()
         )
         controller.start()
         self._controller = controller
@@ -231,7 +276,19 @@ class SmtpServer:
                 auth_required=True,
                 auth_require_tls=True,
             )
+        if self.oauth is not None:
+            every = ("PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER")
+            options.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=True,
+                auth_exclude_mechanism=[m for m in every if m not in self.mechanisms],
+            )
         return options
+
+    def _record_auth(self, mechanism: str, user: str) -> None:
+        with self._condition:
+            self.auth_attempts.append((mechanism, user))
 
     def _authenticate(
         self,
@@ -242,8 +299,9 @@ class SmtpServer:
         auth_data: Any,
     ) -> AuthResult:
         """Accept exactly the configured credentials, over PLAIN or LOGIN."""
-        assert self.auth is not None
         ok = False
+        if self.auth is None:
+            return AuthResult(success=False, handled=False)
         if mechanism in ("PLAIN", "LOGIN") and isinstance(auth_data, LoginPassword):
             with contextlib.suppress(UnicodeDecodeError):
                 ok = (auth_data.login.decode(), auth_data.password.decode()) == self.auth

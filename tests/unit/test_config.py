@@ -333,3 +333,27 @@ def test_settings_are_frozen() -> None:
     settings = parse_settings(minimal(), environ=ENV)
     with pytest.raises(ValueError, match="frozen"):
         settings.poll.interval_seconds = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("host", ["smtp.office365.com", "SMTP.Gmail.com"])
+def test_check_config_warns_about_a_password_where_only_oauth_works(host: str) -> None:
+    from acchub_mailbot.app.configcheck import check_config
+
+    data = minimal(
+        smtp={"host": host, "username": "digest@firm.example", "password_env": "SMTP_PASSWORD"}
+    )
+    settings = parse_settings(data, environ={**ENV, "SMTP_PASSWORD": "x"})
+    warnings = [line for line in check_config(settings).summary if "WARNING" in line]
+    assert len(warnings) == 1 and "smtp.oauth" in warnings[0]
+    data["smtp"] = {
+        "host": host,
+        "username": "digest@firm.example",
+        "oauth": {"provider": "microsoft", "client_id": "app-id"},
+    }
+    settings = parse_settings(data, environ=ENV, base_dir=Path("/srv/acchub"))
+    assert not [line for line in check_config(settings).summary if "WARNING" in line]
+    assert settings.smtp is not None and settings.smtp.oauth is not None
+    assert settings.smtp.oauth.token_store == Path("/srv/acchub/tokens/@smtp.json")
+    assert (
+        settings.smtp.oauth.resolved_scope == "https://outlook.office.com/SMTP.Send offline_access"
+    )

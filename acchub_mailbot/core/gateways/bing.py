@@ -5,9 +5,9 @@ reversed here: the ``u`` value is ``a1`` followed by the URL in base64url withou
 from __future__ import annotations
 
 import base64
-import binascii
 
 from acchub_mailbot.core.gateways.base import Gateway, Step, host_of, query_param
+from acchub_mailbot.core.gateways.generic import decode_value
 
 
 def unwrap_bing(url: str) -> Step | None:
@@ -17,14 +17,8 @@ def unwrap_bing(url: str) -> Step | None:
     value = query_param(url, "u")
     if not value or not value.startswith("a1"):
         return None
-    data = value[2:]
-    try:
-        inner = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    return (
-        (inner, "bing (base64url)") if inner.lower().startswith(("http://", "https://")) else None
-    )
+    found = decode_value(value[2:])
+    return (found[0], f"bing ({found[1]})") if found else None
 
 
 def bing_wrap(url: str) -> str:

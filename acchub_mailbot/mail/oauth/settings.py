@@ -20,13 +20,22 @@ from acchub_mailbot.mail.oauth.errors import OAuthPermanentError
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 MICROSOFT_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
+#: Sending (``smtp.oauth``) asks for its own scope at Microsoft; Google's one scope covers both.
+MICROSOFT_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send offline_access"
 GOOGLE_SCOPE = "https://mail.google.com/"
 GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
 GOOGLE_DEVICE_ENDPOINT = "https://oauth2.googleapis.com/device/code"
 
 
+#: The token store name of the sending sign-in (``smtp.oauth``): no mailbox name can take it,
+#: since mailbox names have no ``@``.
+SMTP_TOKEN_NAME = "@smtp"  # noqa: S105 - a file name, not a secret
+
+
 def login_hint(mailbox: str) -> str:
-    """The command that gives a mailbox a new refresh token."""
+    """The command that gives a mailbox (or the sending sign-in) a new refresh token."""
+    if mailbox == SMTP_TOKEN_NAME:
+        return "run `acchub-mailbot auth login --smtp`"
     return f"run `acchub-mailbot auth login --mailbox {mailbox}`"
 
 

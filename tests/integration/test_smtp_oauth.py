@@ -1,0 +1,243 @@
+"""Sending with OAuth: XOAUTH2 and OAUTHBEARER against a real aiosmtpd server whose tokens come
+from the local OAuth server, configured as a user writes ``smtp.oauth``.
+
+Counted where the user sees it: messages at the SMTP server, token grants at the OAuth server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import yaml
+
+from acchub_mailbot.config import ConfigError, SmtpSettings, parse_settings
+from acchub_mailbot.errors import DeliveryFailed
+from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME
+from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
+from acchub_mailbot.mail.outbox import send
+from tests.servers.dovecot import DovecotServer
+from tests.servers.oauth import OAuthTestServer
+from tests.servers.smtp import SmtpServer
+from tests.servers.tls import TlsFiles
+
+pytestmark = pytest.mark.integration
+
+SENDER = "digest@firm.example"
+
+
+@pytest.fixture
+def tokens() -> Iterator[OAuthTestServer]:
+    with OAuthTestServer(access_lifetime=600) as server:
+        yield server
+
+
+def _settings(
+    tmp_path: Path, smtp: SmtpServer, tokens: OAuthTestServer, **extra: object
+) -> SmtpSettings:
+    data = {
+        "mailboxes": [
+            {"name": "invites", "imap": {"host": "127.0.0.1", "username": "x", "password_env": "P"}}
+        ],
+        "smtp": {
+            "host": smtp.host,
+            "port": smtp.port,
+            "security": "starttls",
+            "username": SENDER,
+            "ca_file": str(smtp.ca_file),
+            "oauth": {
+                "provider": "custom",
+                "client_id": tokens.client_id,
+                "token_endpoint": tokens.token_endpoint,
+                "scope": "smtp offline_access",
+            },
+            **extra,
+        },
+    }
+    settings = parse_settings(data, environ={"P": "secret"}, base_dir=tmp_path)
+    assert settings.smtp is not None
+    return settings.smtp
+
+
+def _signed_in(tmp_path: Path, tokens: OAuthTestServer) -> TokenStore:
+    """The sending mailbox's refresh token where ``auth login --smtp`` leaves it."""
+    store = TokenStore(tmp_path / "tokens" / f"{SMTP_TOKEN_NAME}.json")
+    store.save(StoredTokens(refresh_token=tokens.issue_refresh_token(SENDER)))
+    return store
+
+
+def _message(n: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["To"] = "dana@firm.example"
+    msg["Subject"] = f"Business Central invitations: digest {n}"
+    msg["Message-ID"] = f"<digest-{n}@firm.example>"
+    msg.set_content("one new client")
+    return msg
+
+
+@pytest.mark.parametrize("offered", [("XOAUTH2",), ("OAUTHBEARER", "XOAUTH2")])
+def test_the_digest_goes_out_with_an_access_token(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer, offered: tuple[str, ...]
+) -> None:
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens, mechanisms=offered) as smtp:
+        settings = _settings(tmp_path, smtp, tokens)
+        _signed_in(tmp_path, tokens)
+        send(settings, _message(1))
+        send(settings, _message(2))
+        received = smtp.wait_for(2)
+    assert [r.message["Message-ID"] for r in received] == [
+        "<digest-1@firm.example>",
+        "<digest-2@firm.example>",
+    ]
+    assert all(r.login == SENDER and r.tls for r in received)
+    # OAUTHBEARER (RFC 7628) where offered, else XOAUTH2; the cached token serves both sends.
+    assert {m for m, _ in smtp.auth_attempts} == {offered[0]}
+    assert len(tokens.grants()) == 1
+
+
+def test_a_refused_token_is_refreshed_and_the_send_succeeds(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        settings = _settings(tmp_path, smtp, tokens)
+        _signed_in(tmp_path, tokens)
+        send(settings, _message(1))
+        tokens.revoke_access_tokens()  # the cached token is still "valid" to the client
+        send(settings, _message(2))
+        received = smtp.wait_for(2)
+    assert len(received) == 2
+    assert smtp.auth_failures == 1
+    assert len(tokens.grants()) == 2
+
+
+def test_a_revoked_sign_in_keeps_the_digest_and_says_what_to_do(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        settings = _settings(tmp_path, smtp, tokens)
+        store = _signed_in(tmp_path, tokens)
+        stored = store.load()
+        assert stored is not None
+        tokens.revoke_all_refresh_tokens()
+        with pytest.raises(DeliveryFailed) as failure:
+            send(settings, _message(1))
+        assert smtp.received == []
+    text = str(failure.value)
+    assert "OAuth sign-in for digest@firm.example" in text
+    assert "acchub-mailbot auth login --smtp" in text
+    assert stored.refresh_token not in text
+
+
+def test_a_token_for_another_mailbox_is_refused_with_the_fix(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        settings = _settings(tmp_path, smtp, tokens)
+        store = TokenStore(tmp_path / "tokens" / f"{SMTP_TOKEN_NAME}.json")
+        store.save(StoredTokens(refresh_token=tokens.issue_refresh_token("someone@else.example")))
+        with pytest.raises(DeliveryFailed, match="freshly refreshed token for digest@firm"):
+            send(settings, _message(1))
+        assert smtp.received == []
+        assert smtp.auth_failures == 2  # the cached token, then one fresh token: no more
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"password_env": "P"}, "smtp.oauth"),
+        ({"security": "none"}, "smtp.security"),
+        ({"username": None}, "smtp.username"),
+    ],
+)
+def test_config_mistakes_name_the_key(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer, extra: dict[str, object], key: str
+) -> None:
+    with (
+        SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp,
+        pytest.raises(ConfigError, match=key.replace(".", r"\.")),
+    ):
+        _settings(tmp_path, smtp, tokens, **extra)
+
+
+def _run_cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "acchub_mailbot", *args, "--config", str(config)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_auth_login_smtp_then_the_service_sends_its_digest_with_oauth(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer, dovecot: DovecotServer
+) -> None:
+    """As a user runs it: the status says the sending sign-in is missing and how to fix it;
+    ``auth login --smtp`` signs in by device code; ``run --once`` then delivers the digest
+    through XOAUTH2, once."""
+    account = dovecot.new_account("smtpoauth")
+    tokens.device_username = SENDER
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        config = {
+            "mailboxes": [
+                {
+                    "name": "invites",
+                    "imap": {
+                        "host": account.host,
+                        "port": account.port,
+                        "security": "starttls",
+                        "username": account.username,
+                        "password_env": "IMAP_PASSWORD",
+                        "ca_file": str(account.ca_file),
+                    },
+                    "digest_to": ["dana@firm.example"],
+                }
+            ],
+            "smtp": {
+                "host": smtp.host,
+                "port": smtp.port,
+                "username": SENDER,
+                "ca_file": str(smtp.ca_file),
+                "oauth": {
+                    "provider": "custom",
+                    "client_id": tokens.client_id,
+                    "token_endpoint": tokens.token_endpoint,
+                    "device_endpoint": tokens.device_endpoint,
+                    "scope": "smtp offline_access",
+                },
+            },
+            "digest": {"from": SENDER, "schedule": "immediate", "send_empty": True},
+            "verification": {"live_check": False},
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        env = {"IMAP_PASSWORD": account.password}
+        before = _run_cli(path, env, "auth", "status")
+        assert before.returncode == 1, before
+        assert "@smtp: NOT signed in" in before.stdout
+        assert "fix: run `acchub-mailbot auth login --smtp`" in before.stdout
+
+        login = _run_cli(path, env, "auth", "login", "--smtp")
+        assert login.returncode == 0, login
+        assert f"refresh token saved to {tmp_path / 'tokens' / '@smtp.json'}" in login.stdout
+
+        run = _run_cli(path, env, "run", "--once")
+        assert run.returncode == 0, run
+        received = smtp.wait_for(1)
+        time.sleep(0.5)
+        assert len(smtp.received) == 1
+    [digest] = received
+    assert digest.rcpt_tos == ("dana@firm.example",)
+    assert digest.login == SENDER and digest.tls
+    assert smtp.auth_attempts == [("XOAUTH2", SENDER)]
+    for output in (before, login, run):
+        for token in tokens.issued_tokens():
+            assert token not in output.stdout + output.stderr
