@@ -524,7 +524,7 @@ def _smtp_oauth(
         oauth = oauth.model_copy(
             update={"token_store": default_token_store(SMTP_TOKEN_NAME, base_dir or Path.cwd())}
         )
-    if oauth.scope is None and oauth.provider == "microsoft":
+    if oauth.scope is None and oauth.provider == "microsoft" and not oauth.app_only:
         # The default Microsoft scope is IMAP's; sending needs its own (Google's covers both).
         oauth = oauth.model_copy(update={"scope": MICROSOFT_SMTP_SCOPE})
     return smtp.model_copy(update={"oauth": oauth})
@@ -603,6 +603,15 @@ def _anchor(base: Path, value: Path | None) -> Path | None:
     return base / value
 
 
+def _anchor_oauth(base: Path, oauth: OAuthSettings | None) -> OAuthSettings | None:
+    """Every file an ``oauth:`` section names, relative to the config file."""
+    if oauth is None:
+        return None
+    keys = ("token_store", "ca_file", "client_secret_file", "client_certificate_file")
+    paths = {key: _anchor(base, getattr(oauth, key)) for key in (*keys, "service_account_file")}
+    return oauth.model_copy(update=paths)
+
+
 def _anchor_paths(settings: Settings, base: Path) -> Settings:
     digest = settings.digest.model_copy(
         update={
@@ -617,13 +626,7 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
                     update={
                         "ca_file": _anchor(base, m.imap.ca_file),
                         "password_file": _anchor(base, m.imap.password_file),
-                        "oauth": m.imap.oauth
-                        and m.imap.oauth.model_copy(
-                            update={
-                                "token_store": _anchor(base, m.imap.oauth.token_store),
-                                "ca_file": _anchor(base, m.imap.oauth.ca_file),
-                            }
-                        ),
+                        "oauth": _anchor_oauth(base, m.imap.oauth),
                     }
                 )
             }
@@ -642,13 +645,7 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
             update={
                 "ca_file": _anchor(base, smtp.ca_file),
                 "password_file": _anchor(base, smtp.password_file),
-                "oauth": smtp.oauth
-                and smtp.oauth.model_copy(
-                    update={
-                        "token_store": _anchor(base, smtp.oauth.token_store),
-                        "ca_file": _anchor(base, smtp.oauth.ca_file),
-                    }
-                ),
+                "oauth": _anchor_oauth(base, smtp.oauth),
             }
         )
     verification = settings.verification.model_copy(

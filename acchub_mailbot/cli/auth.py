@@ -87,6 +87,12 @@ def login(config_path: Path | None, mailbox_name: str | None, for_smtp: bool) ->
         [(name, oauth)] = found
     else:
         [(name, oauth)] = _oauth_mailboxes(settings, mailbox_name)
+    if oauth.app_only:
+        click.echo(
+            f"{name}: grant {oauth.grant} signs in as the application, with no person and "
+            "nothing to store; `auth status --refresh` tries it"
+        )
+        return
     store = store_for(name, oauth, config_dir(config_path))
     try:
         tokens = device_code_login(oauth, store, mailbox=name, echo=click.echo)
@@ -118,7 +124,11 @@ def status(
     if mailbox_name is None:
         signins += _smtp_oauth(settings)
     for name, oauth in signins:
-        with TokenProvider(oauth, store_for(name, oauth, base_dir), mailbox=name) as provider:
+        subjects = {m.name: m.imap.username for m in settings.mailboxes}
+        if settings.smtp is not None:
+            subjects[SMTP_TOKEN_NAME] = settings.smtp.username or ""
+        store = store_for(name, oauth, base_dir)
+        with TokenProvider(oauth, store, mailbox=name, subject=subjects.get(name)) as provider:
             if refresh:
                 # A failure is recorded in provider.last_error, which the status below shows.
                 with contextlib.suppress(OAuthError, OAuthPermanentError):

@@ -25,7 +25,7 @@ from acchub_mailbot.core.limits import Limits
 from acchub_mailbot.errors import MailboxUnavailable
 from acchub_mailbot.mail import fetchreader
 from acchub_mailbot.mail.connect import one_line, open_imap
-from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.provider import TokenProvider, shared_provider
 from acchub_mailbot.mail.oauth.store import TokenStore
 from acchub_mailbot.mail.sifting import INLINE, Pending, Sifted, Sifter, Summary
 
@@ -107,8 +107,16 @@ class Inbox:
         if self._tokens is None:
             if oauth is None or oauth.token_store is None:
                 raise MailboxUnavailable(f"mailbox {self.mailbox}: no OAuth token store set")
-            self._tokens = TokenProvider(oauth, TokenStore(oauth.token_store), mailbox=self.mailbox)
-            self._owns_tokens = True
+            if oauth.app_only:
+                # Nothing on disk to share across connections: the process keeps the token.
+                self._tokens = shared_provider(
+                    oauth, mailbox=self.mailbox, subject=self.settings.username
+                )
+            else:
+                self._tokens = TokenProvider(
+                    oauth, TokenStore(oauth.token_store), mailbox=self.mailbox
+                )
+                self._owns_tokens = True
         return self._tokens
 
     def __enter__(self) -> Inbox:

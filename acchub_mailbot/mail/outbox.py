@@ -15,10 +15,9 @@ from pathlib import Path
 from acchub_mailbot.config import SmtpSettings
 from acchub_mailbot.errors import DeliveryFailed
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
-from acchub_mailbot.mail.oauth.provider import TokenProvider
+from acchub_mailbot.mail.oauth.provider import TokenProvider, shared_provider
 from acchub_mailbot.mail.oauth.responses import _clean, scrub
 from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME
-from acchub_mailbot.mail.oauth.store import TokenStore
 from acchub_mailbot.mail.tls import tls_context
 
 # The logger keeps the name it had before the package was split into folders: it is part
@@ -66,8 +65,8 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
 
 def _token_provider(settings: SmtpSettings) -> TokenProvider:
     oauth = settings.oauth
-    assert oauth is not None and oauth.token_store is not None  # the config gives it a store
-    return TokenProvider(oauth, TokenStore(oauth.token_store), mailbox=SMTP_TOKEN_NAME)
+    assert oauth is not None
+    return shared_provider(oauth, mailbox=SMTP_TOKEN_NAME, subject=settings.username)
 
 
 def sasl_initial_response(mechanism: str, username: str, token: str) -> str:
@@ -90,33 +89,40 @@ def oauth_login(smtp: smtplib.SMTP, username: str, provider: TokenProvider) -> N
 
         smtp.auth(mechanism, respond, initial_response_ok=True)
 
+    token = provider.access_token()
     try:
-        token = provider.access_token()
-        try:
-            attempt(token)
-            return
-        except smtplib.SMTPAuthenticationError as exc:
-            log.info(
-                "SMTP refused the access token for %s (%s %s); refreshing it",
-                username,
-                exc.smtp_code,
-                scrub(_reply(exc), token),
+        attempt(token)
+        return
+    except smtplib.SMTPAuthenticationError as exc:
+        log.info(
+            "SMTP refused the access token for %s (%s %s); refreshing it",
+            username,
+            exc.smtp_code,
+            scrub(_reply(exc), token),
+        )
+        provider.invalidate()
+    fresh = provider.access_token()
+    try:
+        attempt(fresh)
+    except smtplib.SMTPAuthenticationError as exc:
+        detail = scrub(_reply(exc), token, fresh)
+        provider.last_error = f"the SMTP server refused a freshly refreshed token ({detail})"
+        if provider.settings.app_only:
+            fix = (
+                f"check that the app has been granted this mailbox ({username}): in Exchange "
+                "Online PowerShell, New-ServicePrincipal for the app and Add-MailboxPermission "
+                "for the mailbox, with SMTP.SendAsApp consented; for Google, that the "
+                "service account's domain-wide delegation has the scope"
             )
-            provider.invalidate()
-        fresh = provider.access_token()
-        try:
-            attempt(fresh)
-        except smtplib.SMTPAuthenticationError as exc:
-            detail = scrub(_reply(exc), token, fresh)
-            provider.last_error = f"the SMTP server refused a freshly refreshed token ({detail})"
-            raise DeliveryFailed(
-                f"SMTP refused a freshly refreshed token for {username} ({exc.smtp_code} "
-                f"{detail}) — check that the token was issued for {username} with the SMTP "
-                "scope (SMTP.Send, or SMTP.SendAsApp for an app) and that SMTP AUTH is enabled "
-                "for the mailbox"
-            ) from None
-    finally:
-        provider.close()
+        else:
+            fix = (
+                f"check that the token was issued for {username} with the SMTP.Send scope "
+                "and that SMTP AUTH is enabled for the mailbox"
+            )
+        raise DeliveryFailed(
+            f"SMTP refused a freshly refreshed token for {username} ({exc.smtp_code} "
+            f"{detail}) — {fix}"
+        ) from None
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

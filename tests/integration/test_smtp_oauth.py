@@ -6,16 +6,22 @@ Counted where the user sees it: messages at the SMTP server, token grants at the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from acchub_mailbot.config import ConfigError, SmtpSettings, parse_settings
 from acchub_mailbot.errors import DeliveryFailed
@@ -241,3 +247,165 @@ def test_auth_login_smtp_then_the_service_sends_its_digest_with_oauth(
     for output in (before, login, run):
         for token in tokens.issued_tokens():
             assert token not in output.stdout + output.stderr
+
+
+# --- app-only sign-in ---------------------------------------------------------------------------
+
+
+def _key_and_certificate() -> tuple[bytes, bytes]:
+    """An RSA key and a self-signed certificate for it, PEM, as an app registration holds."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acchub-mailbot")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _app_settings(
+    tmp_path: Path, smtp: SmtpServer, tokens: OAuthTestServer, oauth: dict[str, object]
+) -> SmtpSettings:
+    base = {"provider": "custom", "client_id": tokens.client_id}
+    base["token_endpoint"] = tokens.token_endpoint
+    return _settings(tmp_path, smtp, tokens, oauth={**base, **oauth})
+
+
+def _assert_nothing_stored(tmp_path: Path) -> None:
+    assert not (tmp_path / "tokens").exists()
+
+
+def test_client_credentials_with_a_secret_file_sends_as_the_app(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    tokens.app_secret = "app-secret-value-0123456789"
+    tokens.app_mailboxes = {SENDER}
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(tokens.app_secret + "\n", encoding="utf-8")
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        oauth = {"grant": "client_credentials", "client_secret_file": "secret.txt"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        send(settings, _message(1))
+        send(settings, _message(2))
+        assert len(smtp.wait_for(2)) == 2
+    [grant] = tokens.grants("client_credentials")
+    assert grant.form["client_secret"] == tokens.app_secret
+    _assert_nothing_stored(tmp_path)
+
+
+def test_client_credentials_with_a_certificate_signs_a_client_assertion(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    key_pem, cert_pem = _key_and_certificate()
+    tokens.app_certificate = cert_pem
+    tokens.app_mailboxes = {SENDER}
+    (tmp_path / "app.pem").write_bytes(cert_pem + key_pem)
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        oauth = {"grant": "client_credentials", "client_certificate_file": "app.pem"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        send(settings, _message(1))
+        assert len(smtp.wait_for(1)) == 1
+    [grant] = tokens.grants("client_credentials")
+    assert "client_secret" not in grant.form
+    assert grant.form["client_assertion_type"].endswith("client-assertion-type:jwt-bearer")
+    _assert_nothing_stored(tmp_path)
+
+
+def test_a_certificate_the_app_does_not_know_is_explained(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    _key, registered = _key_and_certificate()
+    tokens.app_certificate = registered
+    other_key, other_cert = _key_and_certificate()
+    (tmp_path / "app.pem").write_bytes(other_cert + other_key)
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        oauth = {"grant": "client_credentials", "client_certificate_file": "app.pem"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        with pytest.raises(DeliveryFailed) as failure:
+            send(settings, _message(1))
+        assert smtp.received == []
+    text = str(failure.value)
+    assert "upload this certificate (oauth.client_certificate_file) to the app registration" in text
+    assert "BEGIN" not in text and other_key.decode()[40:80] not in text
+
+
+def test_a_mailbox_not_granted_to_the_app_is_refused_with_the_fix(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    tokens.app_secret = "app-secret-value-0123456789"
+    tokens.app_mailboxes = {"someone-else@firm.example"}
+    (tmp_path / "secret.txt").write_text(tokens.app_secret, encoding="utf-8")
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        oauth = {"grant": "client_credentials", "client_secret_file": "secret.txt"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        with pytest.raises(DeliveryFailed, match="granted this mailbox"):
+            send(settings, _message(1))
+        assert smtp.received == []
+
+
+def test_a_google_service_account_acts_as_the_mailbox(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
+) -> None:
+    key_pem, _cert = _key_and_certificate()
+    public = serialization.load_pem_private_key(key_pem, None).public_key()
+    email = "mailbot@firm-project.iam.gserviceaccount.com"
+    tokens.service_accounts = {
+        email: public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    }
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": email,
+                "private_key": key_pem.decode(),
+                "private_key_id": "k1",
+                "token_uri": tokens.token_endpoint,
+            }
+        ),
+        encoding="utf-8",
+    )
+    with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
+        oauth = {"grant": "service_account", "service_account_file": "service-account.json"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        send(settings, _message(1))
+        [received] = smtp.wait_for(1)
+    assert received.login == SENDER
+    assert len(tokens.grants("urn:ietf:params:oauth:grant-type:jwt-bearer")) == 1
+    _assert_nothing_stored(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("oauth", "words"),
+    [
+        ({"grant": "client_credentials"}, "needs the app's credential"),
+        ({"grant": "service_account"}, "needs service_account_file"),
+        (
+            {"grant": "client_credentials", "client_secret_env": "X", "client_secret_file": "f"},
+            "set one of",
+        ),
+    ],
+)
+def test_app_only_config_mistakes_name_the_key(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer, oauth: dict[str, object], words: str
+) -> None:
+    with (
+        SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp,
+        pytest.raises(ConfigError, match=r"smtp\.oauth") as failure,
+    ):
+        _app_settings(tmp_path, smtp, tokens, oauth)
+    assert words in str(failure.value)

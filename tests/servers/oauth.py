@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+import jwt
+
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
@@ -82,6 +84,16 @@ class OAuthTestServer:
         #: The device flow's script for the next device code handed out.
         self.device_script: list[str] = ["authorization_pending"]
         self.device_username = "user@example.test"
+        #: App-only sign-in. ``app_secret``: the client secret of the app registration;
+        #: ``app_certificate``: the PEM certificate whose key signs its client assertions;
+        #: ``app_mailboxes``: the mailboxes Exchange lets the app use (an application access
+        #: policy); ``service_accounts``: client_email -> PEM public key, for Google's JWT bearer
+        #: grant; ``delegated_domain``: the domain whose users a service account may act as.
+        self.app_secret: str | None = None
+        self.app_certificate: bytes | None = None
+        self.app_mailboxes: set[str] = set()
+        self.service_accounts: dict[str, bytes] = {}
+        self.delegated_domain = "firm.example"
         self._refresh: dict[str, str] = {}
         self._access: dict[str, _AccessToken] = {}
         self._devices: dict[str, _DeviceCode] = {}
@@ -238,7 +250,65 @@ class OAuthTestServer:
             "scope": "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
         }
 
+    def _app_only(self, form: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """The client credentials and JWT bearer grants, checked as Entra ID and Google do."""
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            if form.get("client_id") != self.client_id:
+                return 400, {"error": "unauthorized_client", "error_description": "AADSTS700016"}
+            assertion = form.get("client_assertion")
+            if assertion is not None:
+                if self.app_certificate is None or not _signed_by(
+                    assertion, self.app_certificate, audience=self.token_endpoint
+                ):
+                    return 401, {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS700027: Client assertion failed signature "
+                        "validation.",
+                    }
+            elif self.app_secret is None or form.get("client_secret") != self.app_secret:
+                return 401, {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                }
+            return 200, self._issue_app(f"app:{self.client_id}")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            claims = _unverified(form.get("assertion", ""))
+            key = self.service_accounts.get(str(claims.get("iss")))
+            if key is None or not _signed_by(form["assertion"], key, audience=self.token_endpoint):
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Invalid JWT Signature.",
+                }
+            subject = str(claims.get("sub", ""))
+            if not subject.endswith("@" + self.delegated_domain):
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "Invalid email or User ID",
+                }
+            return 200, self._issue_app(subject)
+        return None
+
+    def _issue_app(self, username: str) -> dict[str, Any]:
+        access = "at-" + secrets.token_urlsafe(24)
+        self._access[access] = _AccessToken(username, time.monotonic() + self.access_lifetime)
+        return {
+            "token_type": "Bearer",
+            "access_token": access,
+            "expires_in": round(self.access_lifetime),
+        }
+
+    def may_use(self, token: str, mailbox: str) -> bool:
+        """Whether ``token`` opens ``mailbox``: issued to it, or to an app granted it."""
+        user = self.user_of(token)
+        if user is None:
+            return False
+        return user == mailbox or (user.startswith("app:") and mailbox in self.app_mailboxes)
+
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        app = self._app_only(form)
+        if app is not None:
+            return app
         if not self._client_ok(form):
             return 401, {"error": "invalid_client", "error_description": "unknown client"}
         grant = form.get("grant_type")
@@ -291,6 +361,31 @@ class OAuthTestServer:
         if entry is None or not active:
             return 200, {"active": False}
         return 200, {"active": True, "username": entry.username}
+
+
+def _unverified(assertion: str) -> dict[str, Any]:
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _signed_by(assertion: str, pem: bytes, *, audience: str) -> bool:
+    """An RS256 JWT signed by the key of ``pem`` (a certificate or a public key), for us."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key: Any = (
+            x509.load_pem_x509_certificate(pem).public_key()
+            if b"CERTIFICATE" in pem
+            else serialization.load_pem_public_key(pem)
+        )
+        jwt.decode(assertion, key, algorithms=["RS256"], audience=audience)
+    except (jwt.PyJWTError, ValueError):
+        return False
+    return True
 
 
 class _Handler(BaseHTTPRequestHandler):

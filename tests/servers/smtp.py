@@ -130,7 +130,7 @@ class _OAuthRecorder(_Recorder):
             elif item.startswith("auth=Bearer "):
                 token = item[len("auth=Bearer ") :]
         self._server._record_auth(mechanism, user)
-        if user and oauth.user_of(token) == user:
+        if user and oauth.may_use(token, user):
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         with self._server._condition:
             self._server.auth_failures += 1

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from acchub_mailbot.mail.oauth.apponly import token_request
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
+from acchub_mailbot.mail.oauth.explain import explain
 from acchub_mailbot.mail.oauth.responses import TokenGrant, _clean, parse_token_response, scrub
 from acchub_mailbot.mail.oauth.settings import OAuthSettings, login_hint
 from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
@@ -36,7 +38,6 @@ log = logging.getLogger("acchub_mailbot.oauth")
 REFRESH_MARGIN_SECONDS = 60.0
 HTTP_TIMEOUT_SECONDS = 30.0
 #: OAuth error codes (RFC 6749 §5.2) that mean the client, not the grant, is refused.
-_CLIENT_CODES = frozenset({"invalid_client", "unauthorized_client", "invalid_request"})
 
 
 # -- HTTP --------------------------------------------------------------------------------------
@@ -110,6 +111,7 @@ class TokenProvider:
         store: TokenStore,
         *,
         mailbox: str,
+        subject: str | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
@@ -118,6 +120,8 @@ class TokenProvider:
         self.settings = settings
         self.store = store
         self.mailbox = mailbox
+        #: The mailbox address an app-only grant acts for (a service account's subject).
+        self.subject = subject
         self._owns_http = http is None
         self._http = http
         self._clock = clock
@@ -165,7 +169,8 @@ class TokenProvider:
         return TokenStatus(
             mailbox=self.mailbox,
             store=str(self.store.path),
-            signed_in=stored is not None,
+            # An app-only grant signs in from its configured credential; nothing is stored.
+            signed_in=stored is not None or self.settings.app_only,
             expires_at=_as_datetime(expires),
             last_refresh_at=_as_datetime(
                 self._last_refresh_at or (stored.updated_at if stored else None)
@@ -202,6 +207,8 @@ class TokenProvider:
             return token
 
     def _obtain(self) -> str:
+        if self.settings.app_only:
+            return self._app_token()
         with self.store.locked():
             try:
                 stored = self.store.load()
@@ -243,6 +250,20 @@ class TokenProvider:
         )
         return grant.access_token
 
+    def _app_token(self) -> str:
+        """An app-only grant: asked for afresh and kept in memory only."""
+        now = self._clock()
+        form, secrets = token_request(
+            self.settings, subject=self.subject, now=now, environ=self._environ
+        )
+        grant = self._request(form, (*secrets, *(s for s in (self._rejected,) if s)))
+        self._access, self._expires_at = grant.access_token, grant.expires_at
+        self._last_refresh_at = now
+        log.info(
+            "mailbox %s: app-only access token obtained (%s)", self.mailbox, self.settings.grant
+        )
+        return grant.access_token
+
     def _refresh(self, refresh_token: str) -> TokenGrant:
         settings = self.settings
         secret = settings.client_secret(self._environ)
@@ -255,9 +276,13 @@ class TokenProvider:
             form["scope"] = settings.resolved_scope
         if secret:
             form["client_secret"] = secret
+        return self._request(form, tuple(s for s in (refresh_token, secret, self._rejected) if s))
+
+    def _request(self, form: dict[str, str], secrets: tuple[str, ...]) -> TokenGrant:
+        """POST one grant to the token endpoint; a refusal says what to do."""
+        settings = self.settings
         if self._http is None:
             self._http = make_http_client(settings)
-        secrets = tuple(s for s in (refresh_token, secret, self._rejected) if s)
         status, body = _post_form(
             self._http,
             settings.resolved_token_endpoint,
@@ -274,15 +299,34 @@ class TokenProvider:
             raise OAuthError(
                 f"mailbox {self.mailbox}: token refresh failed ({summary}); will retry"
             )
-        if outcome.error in _CLIENT_CODES:
-            fix = "check oauth.client_id and the client secret in the config"
-        else:
-            fix = login_hint(self.mailbox)
+        fix = explain(outcome.error, outcome.summary(), settings, self.mailbox)
         log.error("mailbox %s: token refresh refused (%s) — %s", self.mailbox, summary, fix)
         # The fix comes before the server's text: digests and status lines clip long errors.
         raise OAuthPermanentError(
             f"mailbox {self.mailbox}: sign-in refused by the token endpoint — {fix} ({summary})"
         )
+
+
+#: One provider per sign-in for the life of the process: app-only grants keep their token in
+#: memory only, so a provider made per connection or per message would ask every time.
+_SHARED: dict[tuple[object, ...], TokenProvider] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_provider(
+    settings: OAuthSettings, *, mailbox: str, subject: str | None = None
+) -> TokenProvider:
+    """The process's provider for this sign-in (made on first use, never closed)."""
+    if settings.token_store is None:
+        raise OAuthPermanentError(f"mailbox {mailbox}: no OAuth token store set")
+    key = (settings, mailbox, subject)
+    with _SHARED_LOCK:
+        provider = _SHARED.get(key)
+        if provider is None:
+            store = TokenStore(settings.token_store)
+            provider = TokenProvider(settings, store, mailbox=mailbox, subject=subject)
+            _SHARED[key] = provider
+        return provider
 
 
 # -- IMAP --------------------------------------------------------------------------------------

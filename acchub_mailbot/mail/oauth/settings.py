@@ -22,6 +22,8 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 MICROSOFT_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 #: Sending (``smtp.oauth``) asks for its own scope at Microsoft; Google's one scope covers both.
 MICROSOFT_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send offline_access"
+#: What an app registration is granted at Exchange Online (IMAP.AccessAsApp, SMTP.SendAsApp).
+MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
 GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL, not a secret)
 GOOGLE_DEVICE_ENDPOINT = "https://oauth2.googleapis.com/device/code"
@@ -46,8 +48,17 @@ class OAuthSettings(BaseModel):
 
     provider: Literal["microsoft", "google", "custom"] = "microsoft"
     tenant: str = Field(default="organizations", pattern=r"^[A-Za-z0-9._-]+$")
+    #: ``device_code``: a person signs in once and the refresh token is kept. The app-only
+    #: grants keep nothing: ``client_credentials`` (Microsoft, a secret or a certificate) and
+    #: ``service_account`` (Google, domain-wide delegation, the mailbox as the subject).
+    grant: Literal["device_code", "client_credentials", "service_account"] = "device_code"
     client_id: str = Field(min_length=1)
     client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    #: PEM with the certificate and its private key: a signed client assertion (RFC 7523).
+    client_certificate_file: Path | None = None
+    #: The service account's JSON key file (``client_email``, ``private_key``).
+    service_account_file: Path | None = None
     token_endpoint: str | None = None
     device_endpoint: str | None = None
     scope: str | None = None
@@ -65,7 +76,27 @@ class OAuthSettings(BaseModel):
     def _custom_needs_endpoint(self) -> OAuthSettings:
         if self.provider == "custom" and self.token_endpoint is None:
             raise ValueError("provider custom needs token_endpoint: URL")
+        secrets = [self.client_secret_env, self.client_secret_file, self.client_certificate_file]
+        if sum(x is not None for x in secrets) > 1:
+            raise ValueError(
+                "set one of client_secret_env, client_secret_file and client_certificate_file"
+            )
+        if self.grant == "client_credentials" and not any(x is not None for x in secrets):
+            raise ValueError(
+                "grant client_credentials needs the app's credential — fix: set "
+                "client_secret_env, client_secret_file or client_certificate_file"
+            )
+        if self.grant == "service_account" and self.service_account_file is None:
+            raise ValueError(
+                "grant service_account needs service_account_file: the JSON key of the "
+                "service account"
+            )
         return self
+
+    @property
+    def app_only(self) -> bool:
+        """Signs in as the application: nothing to store, no person to sign in."""
+        return self.grant != "device_code"
 
     @property
     def resolved_token_endpoint(self) -> str:
@@ -89,10 +120,26 @@ class OAuthSettings(BaseModel):
     def resolved_scope(self) -> str | None:
         if self.scope:
             return self.scope
+        if self.grant == "client_credentials" and self.provider == "microsoft":
+            return MICROSOFT_APP_SCOPE
         return {"microsoft": MICROSOFT_SCOPE, "google": GOOGLE_SCOPE}.get(self.provider)
 
     def client_secret(self, environ: Mapping[str, str] | None = None) -> str | None:
-        """The client secret from ``client_secret_env``; None for a public client."""
+        """The client secret (``client_secret_env`` or ``_file``); None for a public client."""
+        if self.client_secret_file is not None:
+            try:
+                from_file = self.client_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise OAuthPermanentError(
+                    f"oauth.client_secret_file: cannot read {self.client_secret_file} "
+                    f"({exc.strerror}) — fix: point it at the file that holds the secret"
+                ) from None
+            if from_file:
+                return from_file
+            raise OAuthPermanentError(
+                f"oauth.client_secret_file: {self.client_secret_file} is empty — fix: put the "
+                "app's client secret in it"
+            )
         if self.client_secret_env is None:
             return None
         environ = os.environ if environ is None else environ
