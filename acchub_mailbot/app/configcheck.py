@@ -63,3 +63,38 @@ def check_config(settings: Settings) -> ConfigReport:
     if settings.smtp is None and settings.digest.output_dir is None:
         problems.append("smtp: no SMTP server and no digest.output_dir — digests cannot go out")
     return ConfigReport(summary, problems)
+
+
+def check_online(settings: Settings) -> ConfigReport:
+    """Sign in to every mailbox's IMAP server and to the SMTP server once, then log out.
+
+    Nothing is read, marked or sent; each failure is one line with what the server or the
+    token endpoint said, and the fix where one is known.
+    """
+    from acchub_mailbot.mail.inbox import Inbox
+    from acchub_mailbot.mail.outbox import sign_in
+
+    summary: list[str] = []
+    problems: list[str] = []
+    for mailbox in settings.mailboxes:
+        imap = mailbox.imap
+        where = f"mailbox {mailbox.name}: IMAP {imap.username} at {imap.host}:{imap.port}"
+        try:
+            with Inbox(imap, mailbox=mailbox.name):
+                pass
+        except Exception as exc:  # every failure is reported, none stops the others
+            problems.append(f"{where}: sign-in failed: {exc}")
+        else:
+            how = f"OAuth {imap.oauth.grant}" if imap.oauth else "password"
+            summary.append(f"{where}: signed in ({how}) and logged out")
+    if settings.smtp is not None:
+        smtp = settings.smtp
+        where = f"smtp: {smtp.username or '(no login)'} at {smtp.host}:{smtp.port}"
+        try:
+            sign_in(smtp)
+        except Exception as exc:
+            problems.append(f"{where}: sign-in failed: {exc}")
+        else:
+            how = f"OAuth {smtp.oauth.grant}" if smtp.oauth else "password"
+            summary.append(f"{where}: signed in ({how}) and logged out, nothing sent")
+    return ConfigReport(summary, problems)

@@ -113,17 +113,32 @@ def run(config_path: Path | None, once: bool) -> None:
 
 @main.command("check-config")
 @_config_option
-def check_config(config_path: Path | None) -> None:
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also sign in to every IMAP server and the SMTP server once (send nothing).",
+)
+def check_config(config_path: Path | None, online: bool) -> None:
     """Validate the config, render the digest templates, and show what would run."""
     from acchub_mailbot.app.configcheck import check_config as check
+    from acchub_mailbot.app.configcheck import check_online
 
-    report = check(_load(config_path))
+    settings = _load(config_path)
+    report = check(settings)
     for line in report.summary:
         click.echo(line)
     if report.problems:
         for problem in report.problems:
             click.echo(f"problem: {problem}", err=True)
         sys.exit(2)
+    if online:
+        signed = check_online(settings)
+        for line in signed.summary:
+            click.echo(line)
+        for problem in signed.problems:
+            click.echo(f"problem: {problem}", err=True)
+        if signed.problems:
+            sys.exit(1)  # the config is valid; a sign-in failed
     click.echo("config OK")
 
 

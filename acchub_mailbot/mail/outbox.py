@@ -27,6 +27,18 @@ log = logging.getLogger("acchub_mailbot.outbox")
 
 def send(settings: SmtpSettings, message: EmailMessage) -> None:
     """Deliver one message; any failure is a :class:`DeliveryFailed` to be retried later."""
+    refused = _session(settings, message)
+    if refused:
+        log.warning("SMTP server refused some recipients: %s", ", ".join(sorted(refused)))
+
+
+def sign_in(settings: SmtpSettings) -> None:
+    """Connect, sign in and log out, sending nothing (``check-config --online``)."""
+    _session(settings, None)
+
+
+def _session(settings: SmtpSettings, message: EmailMessage | None) -> dict[str, object]:
+    """One SMTP session: TLS as configured, the sign-in, then the message if there is one."""
     context = tls_context(str(settings.ca_file) if settings.ca_file else None, settings.verify_tls)
     try:
         smtp: smtplib.SMTP
@@ -46,7 +58,7 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
             elif settings.username:
                 password = settings.password.get_secret_value() if settings.password else ""
                 smtp.login(settings.username, password)
-            refused = smtp.send_message(message)
+            return dict(smtp.send_message(message)) if message is not None else {}
     except smtplib.SMTPAuthenticationError:
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port} refused the login for {settings.username}"
@@ -59,8 +71,6 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port}: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
-    if refused:
-        log.warning("SMTP server refused some recipients: %s", ", ".join(sorted(refused)))
 
 
 def _token_provider(settings: SmtpSettings) -> TokenProvider:

@@ -231,9 +231,21 @@ def test_auth_login_smtp_then_the_service_sends_its_digest_with_oauth(
         assert "@smtp: NOT signed in" in before.stdout
         assert "fix: run `acchub-mailbot auth login --smtp`" in before.stdout
 
+        offline = _run_cli(path, env, "check-config", "--online")
+        assert offline.returncode == 1, offline
+        assert f"mailbox invites: IMAP {account.username}" in offline.stdout
+        assert "signed in (password) and logged out" in offline.stdout
+        assert "problem: smtp: digest@firm.example" in offline.stderr
+        assert "auth login --smtp" in offline.stderr
+
         login = _run_cli(path, env, "auth", "login", "--smtp")
         assert login.returncode == 0, login
         assert f"refresh token saved to {tmp_path / 'tokens' / '@smtp.json'}" in login.stdout
+
+        online = _run_cli(path, env, "check-config", "--online")
+        assert online.returncode == 0, online
+        assert "signed in (OAuth device_code) and logged out, nothing sent" in online.stdout
+        assert smtp.received == []
 
         run = _run_cli(path, env, "run", "--once")
         assert run.returncode == 0, run
@@ -243,8 +255,9 @@ def test_auth_login_smtp_then_the_service_sends_its_digest_with_oauth(
     [digest] = received
     assert digest.rcpt_tos == ("dana@firm.example",)
     assert digest.login == SENDER and digest.tls
-    assert smtp.auth_attempts == [("XOAUTH2", SENDER)]
-    for output in (before, login, run):
+    # check-config --online signed in once, the run once: each with the cached token.
+    assert smtp.auth_attempts == [("XOAUTH2", SENDER), ("XOAUTH2", SENDER)]
+    for output in (before, offline, login, online, run):
         for token in tokens.issued_tokens():
             assert token not in output.stdout + output.stderr
 
