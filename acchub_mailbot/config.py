@@ -460,20 +460,8 @@ def parse_settings(
         secret = mailbox.imap.resolved(f"mailboxes[{index}].imap", environ)
         oauth = mailbox.imap.oauth
         if oauth is not None:
-            if secret is not None:
-                raise ConfigError(
-                    f"mailboxes[{index}].imap.oauth: set either oauth or a password source "
-                    "(password_env/password_file), not both"
-                )
-            if oauth.client_secret_env and not environ.get(oauth.client_secret_env):
-                raise ConfigError(
-                    f"mailboxes[{index}].imap.oauth.client_secret_env: the environment variable "
-                    f"{oauth.client_secret_env} is not set — fix: export "
-                    f"{oauth.client_secret_env}=... before starting"
-                )
-            if oauth.token_store is None:
-                store = default_token_store(mailbox.name, base_dir or Path.cwd())
-                oauth = oauth.model_copy(update={"token_store": store})
+            where = f"mailboxes[{index}].imap"
+            oauth = _checked_oauth(oauth, where, secret, mailbox.name, environ, base_dir)
         elif secret is None:
             raise ConfigError(
                 f"mailboxes[{index}].imap.password_env: no password source — fix: set "
@@ -495,17 +483,38 @@ def parse_settings(
     return settings.model_copy(update={"mailboxes": tuple(mailboxes), "smtp": smtp})
 
 
+def _checked_oauth(
+    oauth: OAuthSettings,
+    where: str,
+    password: SecretStr | None,
+    store_name: str,
+    environ: Mapping[str, str],
+    base_dir: Path | None,
+) -> OAuthSettings:
+    """The checks every ``oauth:`` section gets (IMAP and SMTP alike), and its token store."""
+    if password is not None:
+        raise ConfigError(
+            f"{where}.oauth: set either oauth or a password source (password_env/password_file), "
+            "not both"
+        )
+    if oauth.client_secret_env and not environ.get(oauth.client_secret_env):
+        raise ConfigError(
+            f"{where}.oauth.client_secret_env: the environment variable "
+            f"{oauth.client_secret_env} is not set — fix: export "
+            f"{oauth.client_secret_env}=... before starting"
+        )
+    if oauth.token_store is None:
+        store = default_token_store(store_name, base_dir or Path.cwd())
+        oauth = oauth.model_copy(update={"token_store": store})
+    return oauth
+
+
 def _smtp_oauth(
     smtp: SmtpSettings, environ: Mapping[str, str], base_dir: Path | None
 ) -> SmtpSettings:
     """Check ``smtp.oauth`` the way ``mailboxes[].imap.oauth`` is checked, and give it a store."""
-    oauth = smtp.oauth
-    assert oauth is not None
-    if smtp.password is not None:
-        raise ConfigError(
-            "smtp.oauth: set either oauth or a password source (password_env/password_file), "
-            "not both"
-        )
+    assert smtp.oauth is not None
+    oauth = _checked_oauth(smtp.oauth, "smtp", smtp.password, SMTP_TOKEN_NAME, environ, base_dir)
     if not smtp.username:
         raise ConfigError(
             "smtp.username: OAuth sign-in needs the sending mailbox's address — fix: set "
@@ -514,15 +523,6 @@ def _smtp_oauth(
     if smtp.security == "none":
         raise ConfigError(
             "smtp.security: OAuth tokens are never sent unencrypted — fix: use starttls or ssl"
-        )
-    if oauth.client_secret_env and not environ.get(oauth.client_secret_env):
-        raise ConfigError(
-            f"smtp.oauth.client_secret_env: the environment variable {oauth.client_secret_env} "
-            f"is not set — fix: export {oauth.client_secret_env}=... before starting"
-        )
-    if oauth.token_store is None:
-        oauth = oauth.model_copy(
-            update={"token_store": default_token_store(SMTP_TOKEN_NAME, base_dir or Path.cwd())}
         )
     if oauth.scope is None and oauth.provider == "microsoft" and not oauth.app_only:
         # The default Microsoft scope is IMAP's; sending needs its own (Google's covers both).
@@ -607,8 +607,14 @@ def _anchor_oauth(base: Path, oauth: OAuthSettings | None) -> OAuthSettings | No
     """Every file an ``oauth:`` section names, relative to the config file."""
     if oauth is None:
         return None
-    keys = ("token_store", "ca_file", "client_secret_file", "client_certificate_file")
-    paths = {key: _anchor(base, getattr(oauth, key)) for key in (*keys, "service_account_file")}
+    keys = (
+        "token_store",
+        "ca_file",
+        "client_secret_file",
+        "client_certificate_file",
+        "service_account_file",
+    )
+    paths = {key: _anchor(base, getattr(oauth, key)) for key in keys}
     return oauth.model_copy(update=paths)
 
 

@@ -123,10 +123,10 @@ def status(
     signins = _oauth_mailboxes(settings, mailbox_name)
     if mailbox_name is None:
         signins += _smtp_oauth(settings)
+    subjects = {m.name: m.imap.username for m in settings.mailboxes}
+    if settings.smtp is not None:
+        subjects[SMTP_TOKEN_NAME] = settings.smtp.username or ""
     for name, oauth in signins:
-        subjects = {m.name: m.imap.username for m in settings.mailboxes}
-        if settings.smtp is not None:
-            subjects[SMTP_TOKEN_NAME] = settings.smtp.username or ""
         store = store_for(name, oauth, base_dir)
         with TokenProvider(oauth, store, mailbox=name, subject=subjects.get(name)) as provider:
             if refresh:

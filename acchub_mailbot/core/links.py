@@ -77,6 +77,14 @@ class Link:
     #: one, the part that was put back.
     continued: str = ""
 
+    @property
+    def first_line(self) -> str:
+        """How much of the link its first line shows: for a joined link, ``href`` without the
+        part put back from the next line; otherwise ``href`` itself."""
+        if self.continued and not self.cut:
+            return self.href[: len(self.href) - len(self.continued)]
+        return self.href
+
 
 #: ``Link.source`` of URLs from a message's text/plain part.
 PLAIN_PART = "plain"
@@ -151,8 +159,7 @@ def links_from_text(text: str, source: str = "text") -> tuple[Link, ...]:
         if url:
             link = link_for(url, "", source)
             more = _CONTINUED.match(text, match.end())
-            line_start = text.rfind("\n", 0, match.start()) + 1
-            if more and match.end() - line_start >= WRAP_COLUMN:
+            if more and match.end() - (text.rfind("\n", 0, match.start()) + 1) >= WRAP_COLUMN:
                 # What the cleaning took off the end (a dot, say) belongs to the cut URL.
                 rest = match.group(0)[len(url) :] if match.group(0).startswith(url) else ""
                 link = replace(link, cut=True, continued=rest + _clean_text_url(more.group(1)))

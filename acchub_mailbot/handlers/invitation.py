@@ -173,12 +173,12 @@ def _link1_forms(evidence: Evidence) -> tuple[list[str], list[str]]:
     forms: list[str] = []
     labels: list[str] = []
     for found in evidence.access:
-        cut_form = found.link.href[: len(found.link.href) - len(found.link.continued)]
-        for shown in (found.link.text, found.link.href, found.classified.url, cut_form):
+        link = found.link
+        for shown in (link.text, link.href, found.classified.url, link.first_line):
             if shown and "://" in shown:
                 forms.append(shown)
-        if found.link.text and "://" not in found.link.text:
-            labels.append(found.link.text)
+        if link.text and "://" not in link.text:
+            labels.append(link.text)
     return forms, labels
 
 

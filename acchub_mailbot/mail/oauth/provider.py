@@ -256,7 +256,8 @@ class TokenProvider:
         form, secrets = token_request(
             self.settings, subject=self.subject, now=now, environ=self._environ
         )
-        grant = self._request(form, (*secrets, *(s for s in (self._rejected,) if s)))
+        rejected = (self._rejected,) if self._rejected else ()
+        grant = self._request(form, secrets + rejected)
         self._access, self._expires_at = grant.access_token, grant.expires_at
         self._last_refresh_at = now
         log.info(
