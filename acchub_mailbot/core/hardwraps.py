@@ -15,8 +15,9 @@ from dataclasses import replace
 from acchub_mailbot.core.links import PLAIN_PART, Link, link_for
 from acchub_mailbot.core.linkshape import Kind, classify
 
-#: A query cut right after ``=``, ``&``, ``?`` or inside a ``%xx`` escape is not a whole link.
-_CUT_QUERY = re.compile(r"[=&?%]$|%[0-9A-Fa-f]$")
+#: A query cut right after ``=``, ``&``, ``?``, inside a ``%xx`` escape, or in a parameter that
+#: has not reached its ``=`` yet, is not a whole link.
+_CUT_QUERY = re.compile(r"[=&?%]$|%[0-9A-Fa-f]$|[?&][^=&#]*$")
 
 
 def joined(link: Link) -> Link:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,5 +86,23 @@ def test_a_wrapped_gateway_link_anywhere_in_the_text_part_loses_to_the_html(
 def test_a_text_only_message_keeps_its_links_whatever_the_line_ends() -> None:
     """Without an HTML part nothing can win over the text: a URL at a line end is kept."""
     text = WELCOME + f"{LINK}\nThanks\n"
+    _msg, decision = decide_bytes(_mail(text))
+    assert decision.access_link == LINK
+
+
+@pytest.mark.parametrize("cut", ["redirectedfromsignup", "redirectedfromsignup=", "redirected"])
+def test_a_text_only_link_cut_inside_its_query_is_joined(cut: str) -> None:
+    """A wrap inside the query leaves an access link that still classifies; it is joined when
+    the last parameter was cut before its value, and left alone when the value was whole."""
+    wrapped = WRAPPED["safelinks"](LINK)
+    at = wrapped.index(quote(cut, safe="")) + len(quote(cut, safe=""))
+    text = WELCOME + f"> {wrapped[:at]}\n> {wrapped[at:]}\n"
+    _msg, decision = decide_bytes(_mail(text))
+    assert decision.verdict.value == "invitation", decision.reasons
+    assert decision.access_link == LINK
+
+
+def test_a_whole_link_is_not_glued_to_the_next_line() -> None:
+    text = WELCOME + f"{LINK}\nThanks,\nContoso Holdings\n"
     _msg, decision = decide_bytes(_mail(text))
     assert decision.access_link == LINK
