@@ -26,6 +26,7 @@ from acchub_mailbot.report.digest import (
     EventKind,
     MailboxHealth,
     RenderedDigest,
+    SendingHealth,
     build_digest,
     is_empty,
 )
@@ -76,6 +77,11 @@ def mailbox_health(session: Session, names: Sequence[str]) -> list[MailboxHealth
     return health
 
 
+def sending_health(session: Session) -> SendingHealth:
+    held = claims.held_back(session)
+    return SendingHealth(held.digests, held.confirmations, held.since, held.last_error)
+
+
 def render_for(
     session: Session,
     settings: Settings,
@@ -93,6 +99,7 @@ def render_for(
         language=language or mailbox.language or settings.digest.language,
         now=now,
         timezone=settings.digest.timezone,
+        sending=sending_health(session) if with_health else None,
     )
     rendered = render_digest(content, templates_dir=settings.digest.templates_dir)
     return rendered, is_empty(content)

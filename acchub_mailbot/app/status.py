@@ -12,29 +12,50 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import MailboxSettings
 from acchub_mailbot.mail.oauth.provider import TokenProvider
-from acchub_mailbot.mail.oauth.settings import OAuthSettings
+from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME, OAuthSettings
 from acchub_mailbot.mail.oauth.store import store_for
-from acchub_mailbot.store import leases, processed, registry
+from acchub_mailbot.store import claims, leases, processed, registry
 from acchub_mailbot.store.events import count_pending_digests
 from acchub_mailbot.store.models import MailboxState
 
 
 def token_status(mailbox: MailboxSettings, config_dir: Path) -> dict[str, Any] | None:
     """The OAuth token's state as stored (no network): signed in, expiry, last error."""
-    oauth = getattr(mailbox.imap, "oauth", None)
+    return _token_row(mailbox.name, getattr(mailbox.imap, "oauth", None), config_dir)
+
+
+def _token_row(name: str, oauth: object, config_dir: Path) -> dict[str, Any] | None:
     if not isinstance(oauth, OAuthSettings):
         return None
-    store = store_for(mailbox.name, oauth, config_dir)
-    with TokenProvider(oauth, store, mailbox=mailbox.name) as provider:
+    store = store_for(name, oauth, config_dir)
+    with TokenProvider(oauth, store, mailbox=name) as provider:
         row = provider.status().as_dict()
-    return {k: row.get(k) for k in ("signed_in", "expires_at", "last_refresh_at", "last_error")}
+    row = {k: row.get(k) for k in ("signed_in", "expires_at", "last_refresh_at", "last_error")}
+    return {"grant": oauth.grant, **row}
+
+
+def sending_status(app: App, session: Session, config_dir: Path) -> dict[str, Any]:
+    """Mail held back by failed sends, and the sending sign-in: unhealthy while mail waits."""
+    held = claims.held_back(session)
+    smtp = app.settings.smtp
+    return {
+        "healthy": held.digests + held.confirmations == 0,
+        "held_digests": held.digests,
+        "held_confirmations": held.confirmations,
+        "held_since": held.since.isoformat() if held.since else None,
+        "last_error": held.last_error,
+        "token": _token_row(SMTP_TOKEN_NAME, smtp.oauth, config_dir) if smtp else None,
+    }
 
 
 def status_report(app: App, config_dir: Path) -> dict[str, Any]:
-    """Healthy means every enabled mailbox polled successfully within 3 intervals."""
+    """Healthy means every enabled mailbox polled successfully within 3 intervals and no
+    digest or reply is held back by a failed send."""
     now = datetime.now(UTC)
     interval = app.settings.poll.interval_seconds
     rows = []
@@ -77,10 +98,12 @@ def status_report(app: App, config_dir: Path) -> dict[str, Any]:
             )
         clients_by_status = registry.count_by_status(session)
         pending = count_pending_digests(session)
+        sending = sending_status(app, session, config_dir)
     return {
-        "healthy": not unhealthy,
+        "healthy": not unhealthy and sending["healthy"],
         "mailboxes": rows,
         "clients": clients_by_status,
         "pending_digests": pending,
+        "sending": sending,
         "instances": live,
     }

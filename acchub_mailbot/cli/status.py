@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,8 @@ from acchub_mailbot.cli.common import (
 @_config_option
 @_json_option
 def status(config_path: Path | None, as_json: bool) -> None:
-    """Health per mailbox; exits 1 when a mailbox has not polled successfully for 3 intervals."""
+    """Health per mailbox and of sending; exits 1 when a mailbox has not polled successfully
+    for 3 intervals, or when a failed send holds back a digest or a reply."""
     from acchub_mailbot.app.status import status_report
 
     app = _open_app(config_path)
@@ -59,5 +61,18 @@ def status(config_path: Path | None, as_json: bool) -> None:
         by_status = report["clients"]
         summary = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none"
         click.echo(f"clients: {summary}; digests waiting to be sent: {report['pending_digests']}")
+        click.echo(_sending_line(report["sending"]))
         click.echo(f"live instances: {', '.join(report['instances']) or 'none'}")
     sys.exit(0 if report["healthy"] else 1)
+
+
+def _sending_line(sending: dict[str, Any]) -> str:
+    token = sending["token"]
+    sign_in = f" (OAuth {token['grant']})" if token else ""
+    if sending["healthy"]:
+        return f"sending{sign_in}: ok"
+    return (
+        f"sending{sign_in}: FAILING, {sending['held_digests']} digests and "
+        f"{sending['held_confirmations']} replies held back since {sending['held_since']}; "
+        f"last error: {sending['last_error']}"
+    )

@@ -34,6 +34,7 @@ __all__ = [
     "HealthStatus",
     "MailboxHealth",
     "RenderedDigest",
+    "SendingHealth",
     "TokenState",
     "build_digest",
     "defang",
@@ -94,6 +95,16 @@ class MailboxHealth:
     last_error: str | None
     errors_since_success: int = 0
     token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SendingHealth:
+    """Mail held back by failed sends: the digest says so, as it may be the first to get out."""
+
+    digests: int
+    confirmations: int
+    since: datetime | None
+    last_error: str | None
 
 
 class HealthStatus(StrEnum):
@@ -169,6 +180,8 @@ class DigestContent:
     mailboxes: tuple[str, ...] = ()
     rejected_omitted: int = 0
     quarantined_omitted: int = 0
+    #: Digests and replies a failing SMTP sign-in or server held back, when there are any.
+    sending: SendingHealth | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +300,7 @@ def build_digest(
     language: str = "en",
     now: datetime,
     timezone: str = "UTC",
+    sending: SendingHealth | None = None,
 ) -> DigestContent:
     """Group ``events`` into the digest's sections and count them.
 
@@ -355,7 +369,15 @@ def build_digest(
         mailboxes=tuple(sorted({e.mailbox for e in unique})),
         rejected_omitted=max(len(rejected) - SECTION_LIMIT, 0),
         quarantined_omitted=max(len(quarantined) - SECTION_LIMIT, 0),
+        sending=_sending(sending),
     )
+
+
+def _sending(sending: SendingHealth | None) -> SendingHealth | None:
+    if sending is None or sending.digests + sending.confirmations == 0:
+        return None
+    since = _require_aware(sending.since, "sending since") if sending.since else None
+    return replace(sending, since=since, last_error=clip(sending.last_error))
 
 
 def is_empty(content: DigestContent) -> bool:

@@ -16,9 +16,10 @@ not wait for the new holder's first poll.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from acchub_mailbot.store.models import Confirmation, Digest
@@ -134,3 +135,45 @@ def claimers(session: Session, model: Outgoing) -> set[str]:
         select(model.claimed_by).where(model.status == SENDING, model.claimed_by.is_not(None))
     ).all()
     return {r for r in rows if r}
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Outgoing mail whose last send failed and that waits for a retry."""
+
+    digests: int
+    confirmations: int
+    #: When the oldest of them was queued.
+    since: datetime | None
+    #: The error of the latest failed attempt.
+    last_error: str | None
+
+
+def held_back(session: Session) -> HeldBack:
+    """What a sending failure holds back now: ``status`` and the next digest report it, so a
+    person learns that mail is stuck even when it is that mail which cannot go out."""
+    counts: dict[str, int] = {}
+    since: datetime | None = None
+    errors: list[str] = []
+    for model in (Digest, Confirmation):
+        failed = and_(model.status.in_((PENDING, SENDING)), model.last_error.is_not(None))
+        count, oldest = session.execute(
+            select(func.count(), func.min(model.created_at)).where(failed)
+        ).one()
+        counts[model.__tablename__] = int(count or 0)
+        if oldest is not None and (since is None or oldest < since):
+            since = oldest
+        latest = session.scalar(
+            select(model.last_error)
+            .where(failed)
+            .order_by(model.next_attempt_at.desc(), model.id.desc())
+            .limit(1)
+        )
+        if latest:
+            errors.append(latest)
+    return HeldBack(
+        digests=counts["digests"],
+        confirmations=counts["confirmations"],
+        since=since,
+        last_error=errors[0] if errors else None,
+    )

@@ -193,10 +193,15 @@ def test_smtp_outage_delays_the_digest_but_never_duplicates_it(
     )
     smtp_server.stop()
     support.cli(config, "run", "--once", accounts=accounts)
-    status = json.loads(
-        support.cli(config, "status", "--json", accounts=accounts, check=False).stdout
-    )
+    outage = support.cli(config, "status", "--json", accounts=accounts, check=False)
+    status = json.loads(outage.stdout)
     assert status["pending_digests"] == 1
+    # The mailbox polls fine; the held digest alone makes the instance unhealthy.
+    assert outage.returncode == 1 and status["mailboxes"][0]["healthy"] is True
+    assert status["sending"]["healthy"] is False and status["sending"]["held_digests"] == 1
+    assert status["sending"]["last_error"]
+    text = support.cli(config, "status", accounts=accounts, check=False).stdout
+    assert "sending: FAILING, 1 digests and 0 replies held back since" in text
     smtp_server.start()
     # The retry waits for its backoff; send-now delivers what is pending at once.
     support.cli(config, "digest", "send-now", accounts=accounts)
@@ -204,6 +209,8 @@ def test_smtp_outage_delays_the_digest_but_never_duplicates_it(
     received = smtp_server.wait_for(1)
     time.sleep(0.5)
     assert len(received) == 1
+    after = support.cli(config, "status", "--json", accounts=accounts, check=False)
+    assert json.loads(after.stdout)["sending"]["healthy"] is True and after.returncode == 0
     assert "tenant001.onmicrosoft.com" in received[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 

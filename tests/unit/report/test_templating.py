@@ -123,3 +123,33 @@ def test_environment_formats_for_the_locale_and_zone() -> None:
     assert (
         template.render(when=when) == "15 janv. 2025, 09:30 / 15 janvier 2025 / 1\u202f234\u202f567"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", ("== Sending ==", "2 earlier digests could not be sent.", "1 reply to a forwarder")),
+        ("fr", ("== Envoi ==", "2 récapitulatifs précédents", "1 réponse à un transfert")),
+    ],
+)
+def test_mail_held_back_by_failed_sends_is_reported_in_both_parts(
+    language: str, words: tuple[str, ...]
+) -> None:
+    from datetime import UTC, datetime
+
+    from acchub_mailbot.report.digest import SendingHealth, build_digest
+
+    since = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    held = SendingHealth(2, 1, since, "535 5.7.3 <b>Authentication unsuccessful</b>")
+    content = build_digest([], [], language=language, now=since, sending=held)
+    rendered = render_digest(content, templates_dir=shipped_templates_dir())
+    for word in words:
+        assert word in rendered.text
+    assert "Authentication unsuccessful" in rendered.text
+    assert "&lt;b&gt;Authentication unsuccessful&lt;/b&gt;" in rendered.html
+    assert "<b>Authentication" not in rendered.html
+    quiet = build_digest(
+        [], [], language=language, now=since, sending=SendingHealth(0, 0, None, None)
+    )
+    assert quiet.sending is None
+    assert words[0] not in render_digest(quiet, templates_dir=shipped_templates_dir()).text

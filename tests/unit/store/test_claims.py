@@ -100,3 +100,28 @@ def test_a_failed_send_goes_back_to_pending_after_its_backoff(
     with sessions() as session:
         row = session.get(Digest, digest_id)
         assert row is not None and row.attempts == 1 and row.last_error == "refused"
+
+
+def test_held_back_counts_failed_mail_until_it_is_sent(sessions: sessionmaker[Session]) -> None:
+    first, second, fresh = _digest(sessions, 1), _digest(sessions, 2), _digest(sessions, 3)
+    with sessions() as session:
+        assert claims.held_back(session) == claims.HeldBack(0, 0, None, None)
+    later = utcnow() + timedelta(minutes=5)
+    for row_id, error in ((first, "535 older"), (second, "535 token refused")):
+        with sessions.begin() as session:
+            assert claims.claim(session, Digest, row_id, "me", utcnow())
+            claims.mark_failed(session, Digest, row_id, "me", error, later)
+        later += timedelta(minutes=1)
+    with sessions() as session:
+        held = claims.held_back(session)
+        created = session.get(Digest, first)
+        assert created is not None
+    # The never-tried digest is only pending, not held back; the newest retry's error shows.
+    assert (held.digests, held.confirmations, held.last_error) == (2, 0, "535 token refused")
+    assert held.since == created.created_at
+    for row_id in (first, second, fresh):
+        with sessions.begin() as session:
+            assert claims.claim(session, Digest, row_id, "me", utcnow(), ignore_backoff=True)
+            assert claims.mark_sent(session, Digest, row_id, "me", utcnow())
+    with sessions() as session:
+        assert claims.held_back(session).digests == 0
