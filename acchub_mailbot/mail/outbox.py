@@ -15,6 +15,7 @@ from pathlib import Path
 from acchub_mailbot.config import SmtpSettings
 from acchub_mailbot.errors import DeliveryFailed
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
+from acchub_mailbot.mail.oauth.explain import refused_token_fix
 from acchub_mailbot.mail.oauth.provider import TokenProvider, shared_provider
 from acchub_mailbot.mail.oauth.responses import _clean, scrub
 from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME
@@ -117,18 +118,7 @@ def oauth_login(smtp: smtplib.SMTP, username: str, provider: TokenProvider) -> N
     except smtplib.SMTPAuthenticationError as exc:
         detail = scrub(_reply(exc), token, fresh)
         provider.last_error = f"the SMTP server refused a freshly refreshed token ({detail})"
-        if provider.settings.app_only:
-            fix = (
-                f"check that the app has been granted this mailbox ({username}): in Exchange "
-                "Online PowerShell, New-ServicePrincipal for the app and Add-MailboxPermission "
-                "for the mailbox, with SMTP.SendAsApp consented; for Google, that the "
-                "service account's domain-wide delegation has the scope"
-            )
-        else:
-            fix = (
-                f"check that the token was issued for {username} with the SMTP.Send scope "
-                "and that SMTP AUTH is enabled for the mailbox"
-            )
+        fix = refused_token_fix(provider.settings, username, "SMTP")
         raise DeliveryFailed(
             f"SMTP refused a freshly refreshed token for {username} ({exc.smtp_code} "
             f"{detail}) — {fix}"

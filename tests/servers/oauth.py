@@ -4,7 +4,11 @@ One stdlib ``ThreadingHTTPServer`` on 127.0.0.1 plays both sides of a Microsoft 
 sign-in: it issues short-lived access tokens from refresh tokens (rotating the refresh token on
 every use, as Microsoft does), runs the RFC 8628 device authorization grant, and answers
 RFC 7662 introspection ``POST`` requests as Dovecot's ``oauth2`` passdb sends them, reporting a
-token active only while it is unexpired. Tests read its counters to see which grants the client
+token active only while it is unexpired. App-only sign-in is checked as Entra ID and Google do it:
+client secrets, certificate-signed client assertions and service-account assertions (RFC 7523),
+each assertion verified, unexpired and used once; ``/mailbox-access`` answers whether a token may
+open a mailbox (its own user's, or one granted to the app), as Exchange's application access
+policy decides. Tests read its counters to see which grants the client
 made, and flip its switches (revoke, fail the next request, lie about lifetimes) to provoke the
 client's error paths.
 """
@@ -94,6 +98,8 @@ class OAuthTestServer:
         self.app_mailboxes: set[str] = set()
         self.service_accounts: dict[str, bytes] = {}
         self.delegated_domain = "firm.example"
+        #: The ``jti`` of every assertion accepted: a second use is refused, as a replay.
+        self.seen_assertions: set[str] = set()
         self._refresh: dict[str, str] = {}
         self._access: dict[str, _AccessToken] = {}
         self._devices: dict[str, _DeviceCode] = {}
@@ -218,6 +224,10 @@ class OAuthTestServer:
             self.requests.append(Request(path, dict(form)))
             if path == "/introspect":
                 return self._introspect(form)
+            if path == "/mailbox-access":
+                return 200, {
+                    "allowed": self.may_use_locked(form.get("token", ""), form.get("user", ""))
+                }
             if path == "/devicecode":
                 return self._device_authorization(form)
             if path == "/token":
@@ -266,6 +276,11 @@ class OAuthTestServer:
                         "error_description": "AADSTS700027: Client assertion failed signature "
                         "validation.",
                     }
+                if not self._fresh(assertion):
+                    return 401, {
+                        "error": "invalid_client",
+                        "error_description": "AADSTS700025: Client assertion is replayed.",
+                    }
             elif self.app_secret is None or form.get("client_secret") != self.app_secret:
                 return 401, {
                     "error": "invalid_client",
@@ -280,6 +295,8 @@ class OAuthTestServer:
                     "error": "invalid_grant",
                     "error_description": "Invalid JWT Signature.",
                 }
+            if not self._fresh(form["assertion"]):
+                return 400, {"error": "invalid_grant", "error_description": "Assertion replayed."}
             subject = str(claims.get("sub", ""))
             if not subject.endswith("@" + self.delegated_domain):
                 return 400, {
@@ -300,10 +317,23 @@ class OAuthTestServer:
 
     def may_use(self, token: str, mailbox: str) -> bool:
         """Whether ``token`` opens ``mailbox``: issued to it, or to an app granted it."""
-        user = self.user_of(token)
-        if user is None:
+        with self._lock:
+            return self.may_use_locked(token, mailbox)
+
+    def may_use_locked(self, token: str, mailbox: str) -> bool:
+        entry = self._access.get(token)
+        if entry is None or entry.expires_at <= time.monotonic():
             return False
+        user = entry.username
         return user == mailbox or (user.startswith("app:") and mailbox in self.app_mailboxes)
+
+    def _fresh(self, assertion: str) -> bool:
+        """An assertion not seen before (its ``jti``), remembered from now on."""
+        jti = str(_unverified(assertion).get("jti") or "")
+        if not jti or jti in self.seen_assertions:
+            return False
+        self.seen_assertions.add(jti)
+        return True
 
     def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         app = self._app_only(form)

@@ -96,6 +96,8 @@ def service_account_assertion(settings: OAuthSettings, subject: str, *, now: flo
         "sub": subject,
         "scope": settings.resolved_scope or "",
         "aud": settings.resolved_token_endpoint,
+        # Each assertion is new, so a server that refuses replays (RFC 7523 section 3) takes it.
+        "jti": str(uuid.uuid4()),
         "iat": int(now),
         "exp": int(now) + ASSERTION_SECONDS,
     }

@@ -75,4 +75,20 @@ def explain(error: str | None, description: str, settings: OAuthSettings, mailbo
     return login_hint(mailbox)
 
 
-__all__ = ["MICROSOFT_FIXES", "explain"]
+def refused_token_fix(settings: OAuthSettings, username: str, protocol: str) -> str:
+    """The fix when the mail server refuses even a fresh token: an app-only token is good but
+    the mailbox was not granted to the app; a delegated one lacks the user or the scope."""
+    if settings.app_only:
+        permission = "IMAP.AccessAsApp" if protocol == "IMAP" else "SMTP.SendAsApp"
+        return (
+            f"check that the app has been granted this mailbox ({username}): in Exchange Online "
+            "PowerShell, New-ServicePrincipal for the app and Add-MailboxPermission for the "
+            f"mailbox, with {permission} consented; for Google, that the service account's "
+            "domain-wide delegation has the scope"
+        )
+    scope = "IMAP" if protocol == "IMAP" else "SMTP.Send"
+    enabled = "" if protocol == "IMAP" else " and that SMTP AUTH is enabled for the mailbox"
+    return f"check that the token was issued for {username} with the {scope} scope{enabled}"
+
+
+__all__ = ["MICROSOFT_FIXES", "explain", "refused_token_fix"]

@@ -22,7 +22,7 @@ import httpx
 
 from acchub_mailbot.mail.oauth.apponly import token_request
 from acchub_mailbot.mail.oauth.errors import OAuthError, OAuthPermanentError
-from acchub_mailbot.mail.oauth.explain import explain
+from acchub_mailbot.mail.oauth.explain import explain, refused_token_fix
 from acchub_mailbot.mail.oauth.responses import TokenGrant, _clean, parse_token_response, scrub
 from acchub_mailbot.mail.oauth.settings import OAuthSettings, login_hint
 from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
@@ -359,7 +359,5 @@ def xoauth2_login(client: IMAPClient, username: str, provider: TokenProvider) ->
     except LoginError as exc:
         message = scrub(_clean(str(exc)), token, fresh)
         provider.last_error = f"the IMAP server refused a freshly refreshed token ({message})"
-        raise LoginError(
-            f"{message} (with a freshly refreshed token; check that it was issued for "
-            f"{username} with the IMAP scope)"
-        ) from None
+        fix = refused_token_fix(provider.settings, username, "IMAP")
+        raise LoginError(f"{message} (with a freshly refreshed token) — {fix}") from None
