@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import create_engine, inspect, literal_column, select, table
 
 from tests.servers.dovecot import ImapAccount
 from tests.servers.smtp import SmtpServer
@@ -131,3 +132,17 @@ def running_service(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+
+
+def database_dump(database_url: str) -> str:
+    """Every row of every table, as text."""
+    engine = create_engine(database_url)
+    rows: list[Any] = []
+    try:
+        with engine.connect() as connection:
+            for name in inspect(connection).get_table_names():
+                query = select(literal_column("*")).select_from(table(name))
+                rows += connection.execute(query).all()
+    finally:
+        engine.dispose()
+    return "\n".join(map(str, rows))

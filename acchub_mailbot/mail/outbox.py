@@ -57,12 +57,13 @@ def _session(settings: SmtpSettings, message: EmailMessage | None) -> dict[str, 
             if settings.oauth is not None and settings.username:
                 oauth_login(smtp, settings.username, _token_provider(settings))
             elif settings.username:
-                password = settings.password.get_secret_value() if settings.password else ""
-                smtp.login(settings.username, password)
+                _password_login(smtp, settings)
             return dict(smtp.send_message(message)) if message is not None else {}
-    except smtplib.SMTPAuthenticationError:
+    except smtplib.SMTPAuthenticationError as exc:
+        basic_off = _BASIC_AUTH_OFF in _reply(exc).lower() or "5.7.30" in _reply(exc)
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port} refused the login for {settings.username}"
+            + (f" ({exc.smtp_code} {_reply(exc)[:120]}) — {_USE_OAUTH}" if basic_off else "")
         ) from None
     except (OAuthError, OAuthPermanentError) as exc:  # the digest waits in the outbox
         raise DeliveryFailed(
@@ -72,6 +73,27 @@ def _session(settings: SmtpSettings, message: EmailMessage | None) -> dict[str, 
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port}: {type(exc).__name__}: {str(exc)[:200]}"
         ) from None
+
+
+#: Exchange Online's answers to a password since Basic authentication was retired ("550 5.7.30
+#: Basic authentication is not supported for Client Submission", "535 5.7.139 ... basic
+#: authentication is disabled").
+_BASIC_AUTH_OFF = "basic authentication is"
+_USE_OAUTH = (
+    "this server takes no passwords; fix: sign in with OAuth 2.0 (set smtp.oauth, then run "
+    "`acchub-mailbot auth login --smtp`, or use an app-only grant; see the README)"
+)
+
+
+def _password_login(smtp: smtplib.SMTP, settings: SmtpSettings) -> None:
+    offered = {m.upper() for m in smtp.esmtp_features.get("auth", "").split()}
+    if offered and not offered & {"PLAIN", "LOGIN", "CRAM-MD5"}:
+        raise DeliveryFailed(
+            f"SMTP {settings.host}:{settings.port} offers only {', '.join(sorted(offered))} "
+            f"sign-in, not a password, for {settings.username} — {_USE_OAUTH}"
+        )
+    password = settings.password.get_secret_value() if settings.password else ""
+    smtp.login(settings.username or "", password)
 
 
 def _token_provider(settings: SmtpSettings) -> TokenProvider:

@@ -285,8 +285,211 @@ def test_the_service_reads_and_sends_with_each_grant_and_stores_nothing_for_app_
     if grant != "device_code":
         assert not (tmp_path / "tokens").exists()
     # A second run finds nothing new and sends nothing more.
-    again = cli(config, "run", "--once")
+    again = cli(config, "--log-level", "debug", "run", "--once")
     assert len(smtp.received) == 2
+    # No secret, key, assertion or token in any output, at DEBUG, nor in the mail or database.
     outputs = [r.stdout + r.stderr for r in (online, run, again)]
-    for secret in [*secrets, *tokens.issued_tokens()]:
+    for command in LOOK_AT:
+        result = cli(config, "--log-level", "debug", *command, check=False)
+        outputs.append(result.stdout + result.stderr)
+    outputs += [r.message.as_string() for r in received]
+    outputs.append(support.database_dump(database_url))
+    assertions = [
+        r.form.get("client_assertion") or r.form.get("assertion") for r in tokens.requests
+    ]
+    assert grant in ("device_code", "client_secret") or any(assertions)
+    leaks = [*secrets, *tokens.issued_tokens(), *filter(None, assertions)]
+    for secret in leaks:
         assert not any(secret in output for output in outputs), "a secret or token leaked"
+
+
+#: Every command an operator runs against a working setup.
+LOOK_AT: tuple[tuple[str, ...], ...] = (
+    ("check-config",),
+    ("status",),
+    ("status", "--json"),
+    ("auth", "status"),
+    ("auth", "status", "--json"),
+    ("clients", "list", "--json"),
+    ("digest", "preview"),
+)
+
+
+def status(config: Path) -> tuple[int, dict[str, Any]]:
+    result = cli(config, "status", "--json", check=False)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, report
+
+
+def test_a_revoked_sending_grant_holds_the_mail_then_delivers_it_once_and_says_so(
+    tmp_path: Path,
+    tokens: OAuthTestServer,
+    mailbox: ImapAccount,
+    smtp: SmtpServer,
+    database_url: str,
+) -> None:
+    """The sending sign-in is revoked: the mailbox is still read and the client registered; the
+    digest and the reply wait, ``status`` says why and exits 1. After ``auth login --smtp`` the
+    next digest goes out saying what was held back, and the held mail goes out once."""
+    oauth, (_imap_token, smtp_token) = sign_in(
+        "device_code", tmp_path, tokens, {"invites": mailbox.username, "@smtp": SENDER}
+    )
+    config = write_config(tmp_path, mailbox, smtp, database_url, oauth)
+    tokens.revoke_refresh_token(smtp_token)
+    mailbox.append(forward(1))
+    cli(config, "run", "--once")
+    assert smtp.received == []
+    assert len(json.loads(cli(config, "clients", "list", "--json").stdout)) == 1
+
+    code, report = status(config)
+    sending = report["sending"]
+    assert code == 1 and report["mailboxes"][0]["healthy"] is True
+    assert (sending["held_digests"], sending["held_confirmations"]) == (1, 1)
+    assert sending["token"]["grant"] == "device_code"
+    assert "acchub-mailbot auth login --smtp" in sending["last_error"]
+    text = cli(config, "status", check=False).stdout
+    assert "sending (OAuth device_code): FAILING, 1 digests and 1 replies held back" in text
+
+    tokens.device_username = SENDER
+    cli(config, "auth", "login", "--smtp")
+    mailbox.append(forward(2))
+    cli(config, "run", "--once")  # the new mail at once; the held mail waits for its retry
+    cli(config, "digest", "send-now")  # ... which an operator may bring forward
+    received = smtp.wait_for(4, timeout=20)
+    cli(config, "run", "--once")
+    cli(config, "digest", "send-now", check=False)
+    assert len(smtp.received) == 4
+
+    assert sorted(r.message["Subject"] for r in replies(received)) == sorted(
+        r.message["Subject"] for r in replies(received)
+    )
+    assert [r.rcpt_tos for r in replies(received)] == [(ALICE,), (ALICE,)]
+    assert len({r.message["Message-ID"] for r in received}) == 4
+    bodies = [_text(r.message) for r in digests(received)]
+    assert [r.rcpt_tos for r in digests(received)] == [(ADMIN,), (ADMIN,)]
+    [told] = [b for b in bodies if "== Sending ==" in b]
+    assert "1 earlier digest could not be sent." in told
+    assert "1 reply to a forwarder could not be sent." in told
+    assert "Client 2 Ltd" in told
+    code, report = status(config)
+    assert code == 0 and report["sending"]["healthy"] is True
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def test_a_password_is_refused_and_the_mail_goes_out_once_after_the_config_is_fixed(
+    tmp_path: Path,
+    tokens: OAuthTestServer,
+    mailbox: ImapAccount,
+    smtp: SmtpServer,
+    database_url: str,
+) -> None:
+    oauth, _ = sign_in(
+        "client_secret", tmp_path, tokens, {"invites": mailbox.username, "@smtp": SENDER}
+    )
+    password = {"password_env": "SMTP_PASSWORD"}
+    config = write_config(tmp_path, mailbox, smtp, database_url, oauth, smtp_auth=password)
+    env = {"SMTP_PASSWORD": "Smtp-Password-Leak-3xQ"}
+    mailbox.append(forward(1))
+    run = support.cli(config, "run", "--once", accounts={}, env=env)
+    assert smtp.received == [] and smtp.auth_attempts == []
+    code, report = status_with(config, env)
+    assert code == 1 and report["sending"]["held_digests"] == 1
+    assert "smtp.oauth" in report["sending"]["last_error"]
+
+    config = write_config(tmp_path, mailbox, smtp, database_url, oauth)
+    cli(config, "digest", "send-now")
+    received = smtp.wait_for(2, timeout=20)
+    cli(config, "run", "--once")
+    cli(config, "digest", "send-now", check=False)
+    assert len(smtp.received) == 2
+    assert len(replies(received)) == 1 and len(digests(received)) == 1
+    assert "Smtp-Password-Leak-3xQ" not in run.stdout + run.stderr
+
+
+def status_with(config: Path, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    result = support.cli(config, "status", "--json", accounts={}, env=env, check=False)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, report
+
+
+@pytest.mark.parametrize(
+    ("grant", "break_it", "fix"),
+    [
+        (
+            "client_secret",
+            lambda tokens: setattr(tokens, "app_secret", "Rotated-By-An-Admin-8v"),
+            "the client secret is wrong or expired — create a new one",
+        ),
+        (
+            "client_certificate",
+            lambda tokens: tokens.fail_next.extend(
+                [
+                    (
+                        400,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "AADSTS65001: The user "
+                            "or administrator has not consented to use the application.",
+                        },
+                    )
+                ]
+                * 4
+            ),
+            "an admin must grant admin consent",
+        ),
+        (
+            "client_secret",
+            lambda tokens: tokens.app_mailboxes.clear(),
+            "check that the app has been granted this mailbox",
+        ),
+        (
+            "service_account",
+            lambda tokens: tokens.fail_next.extend(
+                [
+                    (
+                        401,
+                        {
+                            "error": "unauthorized_client",
+                            "error_description": "Client is "
+                            "unauthorized to retrieve access tokens using this method.",
+                        },
+                    )
+                ]
+                * 4
+            ),
+            "domain-wide delegation is not granted",
+        ),
+    ],
+    ids=["wrong-secret", "no-consent", "mailbox-not-granted", "no-delegation"],
+)
+def test_check_config_online_says_in_one_line_what_to_fix(
+    tmp_path: Path,
+    tokens: OAuthTestServer,
+    mailbox: ImapAccount,
+    smtp: SmtpServer,
+    database_url: str,
+    grant: str,
+    break_it: Any,
+    fix: str,
+) -> None:
+    oauth, secrets = sign_in(
+        grant, tmp_path, tokens, {"invites": mailbox.username, "@smtp": SENDER}
+    )
+    config = write_config(tmp_path, mailbox, smtp, database_url, oauth)
+    break_it(tokens)
+    result = cli(config, "check-config", "--online", check=False)
+    assert result.returncode == 1, result
+    problems = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
+    assert problems and any(fix in line for line in problems), result.stderr
+    assert "Traceback" not in result.stderr
+    assert smtp.received == []
+    assertions = [
+        r.form.get("client_assertion") or r.form.get("assertion") for r in tokens.requests
+    ]
+    for secret in [*secrets, *tokens.issued_tokens(), *filter(None, assertions)]:
+        assert secret not in result.stdout + result.stderr

@@ -14,11 +14,9 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, inspect, literal_column, select, table
 from sqlalchemy.engine import make_url
 
 from tests import mailfactory, support
@@ -108,20 +106,6 @@ def _run_all(config: Path, account: ImapAccount, env: dict[str, str]) -> list[st
     return outputs
 
 
-def _database_dump(database_url: str) -> str:
-    """Every row of every table, as text."""
-    engine = create_engine(database_url)
-    rows: list[Any] = []
-    try:
-        with engine.connect() as connection:
-            for name in inspect(connection).get_table_names():
-                query = select(literal_column("*")).select_from(table(name))
-                rows += connection.execute(query).all()
-    finally:
-        engine.dispose()
-    return "\n".join(map(str, rows))
-
-
 def _assert_no_secret(outputs: list[str]) -> None:
     joined = "\n".join(outputs)
     for secret in SECRETS:
@@ -157,7 +141,7 @@ def test_no_password_in_any_output_of_a_working_setup(
             service.wait()
     outputs.append(log.read_text(encoding="utf-8", errors="replace"))
     outputs += [bytes(r.message).decode("utf-8", "replace") for r in smtp_tls_server.received]
-    outputs.append(_database_dump(url))
+    outputs.append(support.database_dump(url))
     _assert_no_secret(outputs)
 
 
@@ -196,7 +180,7 @@ def test_no_password_in_the_error_paths(
     assert expected in joined  # the failure did happen, and is reported
     if failure == "tls-unverified":
         assert "invites: cannot connect" in joined or "mailbox invites: cannot connect" in joined
-    outputs.append(_database_dump(url))
+    outputs.append(support.database_dump(url))
     _assert_no_secret(outputs)
 
 

@@ -123,6 +123,62 @@ def test_a_refused_token_is_refreshed_and_the_send_succeeds(
     assert len(tokens.grants()) == 2
 
 
+def test_a_token_that_expires_between_two_digests_is_refreshed_before_the_second(
+    tmp_path: Path, tls_ca: TlsFiles
+) -> None:
+    with (
+        OAuthTestServer(access_lifetime=2) as tokens,
+        SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp,
+    ):
+        settings = _settings(tmp_path, smtp, tokens)
+        _signed_in(tmp_path, tokens)
+        send(settings, _message(1))
+        time.sleep(2.5)  # the access token's whole life
+        send(settings, _message(2))
+        assert len(smtp.wait_for(2)) == 2
+        # Refreshed before use, not after a refusal.
+        assert smtp.auth_failures == 0
+        assert len(tokens.grants()) == 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 5.7.30 Basic authentication is not supported for Client Submission",
+        "535 5.7.139 Authentication unsuccessful, basic authentication is disabled.",
+    ],
+)
+def test_exchange_refusing_a_password_says_to_sign_in_with_oauth(
+    tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer, reply: str
+) -> None:
+    with SmtpServer(
+        starttls=True, tls=tls_ca, oauth=tokens, mechanisms=("LOGIN", "XOAUTH2"),
+        refuse_passwords=reply,
+    ) as smtp:  # fmt: skip
+        data = {
+            "mailboxes": [
+                {"name": "m", "imap": {"host": "127.0.0.1", "username": "x", "password_env": "P"}}
+            ],
+            "smtp": {
+                "host": smtp.host,
+                "port": smtp.port,
+                "security": "starttls",
+                "username": SENDER,
+                "password_env": "P",
+                "ca_file": str(smtp.ca_file),
+            },
+        }
+        settings = parse_settings(data, environ={"P": "Pw-Leak-6yH"}, base_dir=tmp_path).smtp
+        assert settings is not None
+        with pytest.raises(DeliveryFailed) as failure:
+            send(settings, _message(1))
+        assert smtp.received == [] and smtp.auth_failures == 1
+    text = str(failure.value)
+    assert reply.split(" ")[1] in text
+    assert "this server takes no passwords; fix: sign in with OAuth 2.0 (set smtp.oauth" in text
+    assert "Pw-Leak-6yH" not in text
+
+
 def test_a_revoked_sign_in_keeps_the_digest_and_says_what_to_do(
     tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
 ) -> None:

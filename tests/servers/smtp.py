@@ -148,6 +148,10 @@ class SmtpServer:
     - ``starttls``: offer STARTTLS and refuse mail (and AUTH) before it.
     - ``implicit_tls``: speak TLS from the first byte (SMTPS).
     - ``auth``: require AUTH PLAIN/LOGIN with exactly these credentials.
+    - ``oauth``: take XOAUTH2/OAUTHBEARER tokens the OAuth test server says open the mailbox;
+      ``mechanisms`` is what AUTH offers.
+    - ``refuse_passwords``: answer every PLAIN/LOGIN with this reply, as Exchange Online does
+      since Basic authentication was retired.
 
     Certificates come from ``tls`` (share it with the IMAP server so clients need one CA);
     without it a throwaway CA is made. Use as a context manager, or :meth:`start` then
@@ -162,6 +166,7 @@ class SmtpServer:
         auth: tuple[str, str] | None = None,
         oauth: OAuthTestServer | None = None,
         mechanisms: tuple[str, ...] = ("XOAUTH2",),
+        refuse_passwords: str | None = None,
         tls: TlsFiles | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
@@ -178,6 +183,7 @@ class SmtpServer:
         self.auth = auth
         self.oauth = oauth
         self.mechanisms = mechanisms
+        self.refuse_passwords = refuse_passwords
         #: (mechanism, user) of every OAuth AUTH attempt, in order.
         self.auth_attempts: list[tuple[str, str]] = []
         self._owned_tls_dir: Path | None = None
@@ -300,6 +306,10 @@ class SmtpServer:
     ) -> AuthResult:
         """Accept exactly the configured credentials, over PLAIN or LOGIN."""
         ok = False
+        if self.refuse_passwords is not None and mechanism in ("PLAIN", "LOGIN"):
+            with self._condition:
+                self.auth_failures += 1
+            return AuthResult(success=False, handled=False, message=self.refuse_passwords)
         if self.auth is None:
             return AuthResult(success=False, handled=False)
         if mechanism in ("PLAIN", "LOGIN") and isinstance(auth_data, LoginPassword):
