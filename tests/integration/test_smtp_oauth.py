@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -390,6 +391,28 @@ def test_client_credentials_with_a_certificate_signs_a_client_assertion(
     assert "client_secret" not in grant.form
     assert grant.form["client_assertion_type"].endswith("client-assertion-type:jwt-bearer")
     _assert_nothing_stored(tmp_path)
+    # The token server takes an assertion once (RFC 7523 section 3): replayed, it is refused.
+    replayed = httpx.post(tokens.token_endpoint, data=grant.form, timeout=5)
+    assert replayed.status_code == 401 and "AADSTS700025" in replayed.text
+
+
+def test_every_token_request_signs_a_new_assertion(tmp_path: Path, tls_ca: TlsFiles) -> None:
+    key_pem, cert_pem = _key_and_certificate()
+    (tmp_path / "app.pem").write_bytes(cert_pem + key_pem)
+    with (
+        OAuthTestServer(access_lifetime=1) as tokens,
+        SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp,
+    ):
+        tokens.app_certificate = cert_pem
+        tokens.app_mailboxes = {SENDER}
+        oauth = {"grant": "client_credentials", "client_certificate_file": "app.pem"}
+        settings = _app_settings(tmp_path, smtp, tokens, oauth)
+        send(settings, _message(1))
+        time.sleep(1.5)  # the token has expired: the next send asks for a new one
+        send(settings, _message(2))
+        assert len(smtp.wait_for(2)) == 2
+        forms = [g.form["client_assertion"] for g in tokens.grants("client_credentials")]
+    assert len(forms) == 2 and forms[0] != forms[1]
 
 
 def test_a_certificate_the_app_does_not_know_is_explained(
