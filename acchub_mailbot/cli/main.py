@@ -78,8 +78,6 @@ def main(ctx: click.Context, log_level: str | None, log_format: str | None) -> N
 @click.option("--once", is_flag=True, help="Poll every mailbox once, send the digest if due, exit.")
 def run(config_path: Path | None, once: bool) -> None:
     """Run the service (or one poll with --once)."""
-    from acchub_mailbot.service.scheduler import run_service
-
     settings = _load(config_path)
     _apply_logging(settings)
     app = _open_app(config_path)
@@ -103,6 +101,9 @@ def run(config_path: Path | None, once: bool) -> None:
             if any(r.error for r in reports):
                 sys.exit(1)
             return
+        # Imported here: the scheduler and IDLE machinery cost start-up that --once never uses.
+        from acchub_mailbot.service.scheduler import run_service
+
         sys.exit(run_service(app))
     finally:
         app.close()

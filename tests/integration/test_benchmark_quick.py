@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = (
     "first_scan_s",
+    "first_scan_process_s",
     "first_scan_peak_rss_mb",
     "raw_limit_s",
     "naive_s",
@@ -50,3 +51,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     scan = figures["details"]["first_scan"]
     assert scan["verdict_mismatches"] == 0
     assert scan["decided"] == figures["details"]["messages"]
+    # run --once as its own process decided the same messages and wrote its digest.
+    process = figures["details"]["first_scan_process"]
+    assert process["decided"] == scan["decided"] and process["clients"] == scan["clients"]
+    assert process["digests"] == 1
