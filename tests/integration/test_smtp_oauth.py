@@ -12,17 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from acchub_mailbot.config import ConfigError, SmtpSettings, parse_settings
 from acchub_mailbot.errors import DeliveryFailed
@@ -30,7 +26,7 @@ from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME
 from acchub_mailbot.mail.oauth.store import StoredTokens, TokenStore
 from acchub_mailbot.mail.outbox import send
 from tests.servers.dovecot import DovecotServer
-from tests.servers.oauth import OAuthTestServer
+from tests.servers.oauth import OAuthTestServer, app_key_and_certificate
 from tests.servers.smtp import SmtpServer
 from tests.servers.tls import TlsFiles
 
@@ -322,29 +318,6 @@ def test_auth_login_smtp_then_the_service_sends_its_digest_with_oauth(
 # --- app-only sign-in ---------------------------------------------------------------------------
 
 
-def _key_and_certificate() -> tuple[bytes, bytes]:
-    """An RSA key and a self-signed certificate for it, PEM, as an app registration holds."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acchub-mailbot")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
-
-
 def _app_settings(
     tmp_path: Path, smtp: SmtpServer, tokens: OAuthTestServer, oauth: dict[str, object]
 ) -> SmtpSettings:
@@ -378,7 +351,7 @@ def test_client_credentials_with_a_secret_file_sends_as_the_app(
 def test_client_credentials_with_a_certificate_signs_a_client_assertion(
     tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
 ) -> None:
-    key_pem, cert_pem = _key_and_certificate()
+    key_pem, cert_pem = app_key_and_certificate()
     tokens.app_certificate = cert_pem
     tokens.app_mailboxes = {SENDER}
     (tmp_path / "app.pem").write_bytes(cert_pem + key_pem)
@@ -397,7 +370,7 @@ def test_client_credentials_with_a_certificate_signs_a_client_assertion(
 
 
 def test_every_token_request_signs_a_new_assertion(tmp_path: Path, tls_ca: TlsFiles) -> None:
-    key_pem, cert_pem = _key_and_certificate()
+    key_pem, cert_pem = app_key_and_certificate()
     (tmp_path / "app.pem").write_bytes(cert_pem + key_pem)
     with (
         OAuthTestServer(access_lifetime=1) as tokens,
@@ -418,9 +391,9 @@ def test_every_token_request_signs_a_new_assertion(tmp_path: Path, tls_ca: TlsFi
 def test_a_certificate_the_app_does_not_know_is_explained(
     tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
 ) -> None:
-    _key, registered = _key_and_certificate()
+    _key, registered = app_key_and_certificate()
     tokens.app_certificate = registered
-    other_key, other_cert = _key_and_certificate()
+    other_key, other_cert = app_key_and_certificate()
     (tmp_path / "app.pem").write_bytes(other_cert + other_key)
     with SmtpServer(starttls=True, tls=tls_ca, oauth=tokens) as smtp:
         oauth = {"grant": "client_credentials", "client_certificate_file": "app.pem"}
@@ -450,7 +423,7 @@ def test_a_mailbox_not_granted_to_the_app_is_refused_with_the_fix(
 def test_a_google_service_account_acts_as_the_mailbox(
     tmp_path: Path, tls_ca: TlsFiles, tokens: OAuthTestServer
 ) -> None:
-    key_pem, _cert = _key_and_certificate()
+    key_pem, _cert = app_key_and_certificate()
     public = serialization.load_pem_private_key(key_pem, None).public_key()
     email = "mailbot@firm-project.iam.gserviceaccount.com"
     tokens.service_accounts = {

@@ -15,6 +15,7 @@ client's error paths.
 
 from __future__ import annotations
 
+import datetime
 import json
 import secrets
 import threading
@@ -391,6 +392,34 @@ class OAuthTestServer:
         if entry is None or not active:
             return 200, {"active": False}
         return 200, {"active": True, "username": entry.username}
+
+
+def app_key_and_certificate() -> tuple[bytes, bytes]:
+    """An RSA key and a self-signed certificate for it, PEM, as an app registration holds."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acchub-mailbot")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def _unverified(assertion: str) -> dict[str, Any]:
