@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -278,6 +277,8 @@ class DigestSettings(_Model):
     @classmethod
     def _schedule(cls, value: str) -> str:
         if value != "immediate":
+            from apscheduler.triggers.cron import CronTrigger  # only for a cron schedule
+
             try:
                 CronTrigger.from_crontab(value, timezone="UTC")
             except ValueError as exc:

@@ -1,6 +1,7 @@
 """Benchmark: acchub-mailbot's first scan, idle polls and push latency against a real Dovecot.
 
     python benchmarks/run.py [--messages N] [--big N] [--mailboxes N] [--json OUT] [--quick]
+    python benchmarks/run.py --scale 1000 [--soak SECONDS] [--postgres URL] [--json OUT]
 
 Starts a throwaway Dovecot, fills a mailbox deterministically (see ``mailgen.py``), and measures
 in one run the figures of the performance issue. Each timed phase runs in a child process of its
@@ -394,26 +395,32 @@ def phase_many(state: dict[str, Any]) -> dict[str, Any]:
 
 def phase_push(state: dict[str, Any]) -> dict[str, Any]:
     """IDLE on: from APPEND by another connection to the client being registered (median)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from sqlalchemy import func, select
 
-    from acchub_mailbot.mail.idle import IdleWatcher
+    from acchub_mailbot.mail.idle import IdleHub
     from acchub_mailbot.store.models import Client
     from tests.mailfactory import invitation
 
     accounts = {"bench": state["account"]}
     app = _app(state, accounts, state["database"])
     mailbox = app.mailboxes("bench")[0]
-    lock = threading.Lock()
+    # The hub only wakes; the poll runs on a worker, as the scheduler's job does.
+    poller = ThreadPoolExecutor(max_workers=1)
 
     def on_new_mail() -> None:
-        with lock:
-            _poll(state, app, mailbox)
+        poller.submit(_poll, state, app, mailbox)
 
     stop = threading.Event()
-    watcher = IdleWatcher(mailbox, on_new_mail, stop)
-    watcher.start()
-    if not watcher.connected.wait(30):
-        raise RuntimeError("the IDLE connection did not come up")
+    hub = IdleHub(stop)
+    hub.start()
+    hub.watch(mailbox, on_new_mail)
+    deadline = time.monotonic() + 30
+    while "bench" not in hub.connected():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the IDLE connection did not come up")
+        time.sleep(0.01)
 
     def count() -> int:
         with app.sessions() as session:
@@ -439,9 +446,9 @@ def phase_push(state: dict[str, Any]) -> dict[str, Any]:
                 time.sleep(0.002)
             samples.append((time.perf_counter() - started) * 1000)
     finally:
-        stop.set()
         sender.logout()
-        watcher.join(10)
+        hub.close()
+        poller.shutdown(wait=True)
     return {"ms": statistics.median(samples), "samples": samples}
 
 
@@ -618,6 +625,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="poll.prefilter_workers for the scans (default: the application's own)",
     )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="scale mode instead: N mailboxes with IDLE on one instance, then on three",
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="scale mode: keep mail arriving this long and report RSS and threads before/after",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("ACCHUB_TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"),
+        help="scale mode: PostgreSQL server for the three-instance run ('' to skip it)",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -630,6 +655,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for app in OPEN_APPS:
                 app.close()
         return 0
+
+    if args.scale:
+        return _scale(args)
 
     messages = args.messages or (500 if args.quick else 10_000)
     big = args.big or (2_000 if args.quick else 100_000)
@@ -766,6 +794,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             encoding="utf-8",
         )
     return 0 if details["first_scan_all_correct"] else 1
+
+
+def _scale(args: argparse.Namespace) -> int:
+    import scale
+
+    workdir = Path(tempfile.mkdtemp(prefix="acchub-scale-"))
+    workdir.chmod(0o755)
+    try:
+        results = scale.run_scale(
+            args.scale, workdir=workdir, postgres_url=args.postgres or None, soak_seconds=args.soak
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    scale.print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 1 if scale.verdicts(results) else 0
 
 
 def _print_table(results: dict[str, Any], details: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +35,8 @@ def digest_due(
     since = last or oldest
     if since is None:
         since = now - timedelta(days=1)
+    from apscheduler.triggers.cron import CronTrigger  # only for a cron schedule
+
     trigger = CronTrigger.from_crontab(schedule, timezone=settings.digest.timezone)
     fire = trigger.get_next_fire_time(None, since)
     return fire is not None and fire <= now

@@ -76,9 +76,8 @@ class Membership:
         """Holders of live leases that are gone, each with the reason, for the log."""
         silent = leases.silent_holders(session, self.window, now)
         found: dict[str, str] = {}
-        for lease in leases.holders(session):
-            holder = lease.holder
-            if holder == self.instance_id or lease.expires_at <= now or holder in found:
+        for holder in leases.live_holders(session, now):
+            if holder == self.instance_id:
                 continue
             if gone_here(holder, own_id=self.instance_id):
                 found[holder] = "its process no longer runs on this host"
@@ -109,8 +108,7 @@ class Membership:
                 if i not in gone and not gone_here(i, own_id=me)
             ] or [me]
             share = -(-enabled // len(live))  # ceiling division
-            rows = leases.holders(session)
-            mine = sum(1 for lease in rows if lease.holder == me and lease.expires_at > now)
+            mine = leases.count_held(session, me, now)
             current = self.held.get(mailbox)
             if current is not None and mine > share:
                 leases.release(session, current)
@@ -125,7 +123,7 @@ class Membership:
                 return HANDED_OVER
             if current is None and mine >= share:
                 return f"this instance already polls its share ({mine} of {enabled})"
-            row = next((lease for lease in rows if lease.mailbox == mailbox), None)
+            row = leases.lease_of(session, mailbox)
             other = row is not None and row.holder != me and row.expires_at > now
             previous = row.holder if row is not None and other else None
             until = row.expires_at if row is not None else None
@@ -215,12 +213,11 @@ class Membership:
                 waiting = dict(self.waiting)
             leases.set_waiting(session, self.instance_id, waiting)
             gone = self.gone(session, now)
+            mine = set(mailboxes)
             orphans = [
-                lease.mailbox
-                for lease in leases.holders(session)
-                if lease.mailbox in mailboxes
-                and lease.holder != self.instance_id
-                and (lease.holder in gone or lease.expires_at <= now)
+                name
+                for name in leases.up_for_grabs(session, self.instance_id, gone, now)
+                if name in mine
             ]
         if self.on_orphan is not None:
             for name in orphans:

@@ -140,10 +140,13 @@ class Inbox:
     def connect(self) -> None:
         self._client = open_imap(self.settings, mailbox=self.mailbox, tokens=self._token_provider)
 
-    def close(self) -> None:
+    def _release_tokens(self) -> None:
         if self._owns_tokens and self._tokens is not None:
             self._tokens.close()
             self._tokens, self._owns_tokens = None, False
+
+    def close(self) -> None:
+        self._release_tokens()
         client, self._client = self._client, None
         if client is None:
             return
@@ -355,17 +358,35 @@ class Inbox:
     def idle_start(self) -> None:
         self.client.idle()
 
-    def idle_wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds; True when the server announced new mail."""
-        responses = self.client.idle_check(timeout=timeout)
-        return any(
-            len(item) >= 2 and item[1] in (b"EXISTS", b"RECENT")
-            for item in responses
-            if isinstance(item, tuple)
+    def idle_read(self) -> tuple[bool, bool]:
+        """Read a readable IDLE socket without blocking: (new mail announced, still open).
+        A readable socket with no complete response is the server closing it, as is a BYE."""
+        responses = self.client.idle_check(timeout=0)
+        closed = not responses or any(
+            isinstance(item, tuple) and item and item[0] == b"BYE" for item in responses
         )
+        return _announces_mail(responses), not closed
 
-    def idle_stop(self) -> None:
-        self.client.idle_done()
+    def idle_stop(self) -> bool:
+        """Leave IDLE; True when the server announced new mail meanwhile."""
+        _text, responses = self.client.idle_done()
+        return _announces_mail(responses)
+
+    def abandon(self) -> None:
+        """Close without LOGOUT, for a connection that may be dead or still in IDLE."""
+        self._release_tokens()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+
+
+def _announces_mail(responses: Sequence[Any]) -> bool:
+    return any(
+        len(item) >= 2 and item[1] in (b"EXISTS", b"RECENT")
+        for item in responses
+        if isinstance(item, tuple)
+    )
 
 
 def _plan(bodystructure: Any) -> bodyparts.Plan:

@@ -132,6 +132,17 @@ def _formatters(language: str, timezone: str) -> dict[str, object]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs: compiling them is a tenth of a second of every
+    ``run --once``. Jinja keys each entry by the template's source, so an edited template is
+    compiled afresh, and keeps them in a directory of this user's own (mode 0700)."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no private temporary directory: compile every time
+        return None
+
+
 def make_environment(
     templates_dir: Path | None, language: str, *, timezone: str = "UTC"
 ) -> jinja2.Environment:
@@ -157,6 +168,7 @@ def make_environment(
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.policies["ext.i18n.trimmed"] = True
     # The i18n extension adds this method at run time, so the type stubs do not know it.

@@ -6,6 +6,10 @@ of its own, run after a poll queued something and once per interval: however man
 instance polls, it sends its outbox from one place, and each mail by claim. SIGTERM and SIGINT
 stop the scheduler after the running jobs finish; a second signal exits at once (safe, because
 every message's state is committed step by step).
+
+With ``poll.idle``, IDLE follows the lease: a mailbox is watched while this instance holds it
+and dropped when a poll finds another instance holding it, so however many instances run,
+each mailbox has one IDLE connection.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import MailboxSettings
-from acchub_mailbot.mail.idle import IdleWatcher
+from acchub_mailbot.mail.idle import IdleHub
 from acchub_mailbot.service.health import HealthServer
 
 # The logger keeps the name it had before the package was split into folders: it is part
@@ -41,12 +45,22 @@ log = logging.getLogger("acchub_mailbot.service")
 DELIVER_JOB = "deliver"
 
 
-def _poll_job(app: App, mailbox: MailboxSettings, deliver: Callable[[], None]) -> None:
+Holding = Callable[[MailboxSettings, bool], None]
+
+
+def _poll_job(
+    app: App,
+    mailbox: MailboxSettings,
+    deliver: Callable[[], None],
+    holding: Holding | None = None,
+) -> None:
     if app.stop.is_set():
         return
     report = app.poll(mailbox)
     if app.stop.is_set():
         return
+    if holding is not None:
+        holding(mailbox, report.skipped is None)
     if app.settings.digest.schedule == "immediate":
         app.prepare_digests(name=mailbox.name)
     if report.fetched or report.error is None:
@@ -92,7 +106,7 @@ def _digest_job(app: App) -> None:
         app.send_digests()
 
 
-def build_scheduler(app: App) -> BlockingScheduler:
+def build_scheduler(app: App, idle: IdleHub | None = None) -> BlockingScheduler:
     settings = app.settings
     workers = max(1, min(8, len(app.mailboxes())))
     scheduler = BlockingScheduler(
@@ -102,11 +116,21 @@ def build_scheduler(app: App) -> BlockingScheduler:
     )
     delivery = Delivery(app)
     delivery.scheduler = scheduler
+    holding: Holding | None = None
+    if idle is not None:
+        hub = idle
+
+        def holding(mailbox: MailboxSettings, held: bool) -> None:
+            if held:
+                hub.watch(mailbox, functools.partial(_wake, scheduler, app, mailbox))
+            else:
+                hub.unwatch(mailbox.name)
+
     for mailbox in app.mailboxes():
         scheduler.add_job(
             _poll_job,
             IntervalTrigger(seconds=settings.poll.interval_seconds),
-            args=(app, mailbox, delivery.request),
+            args=(app, mailbox, delivery.request, holding),
             id=f"poll:{mailbox.name}",
             name=f"poll {mailbox.name}",
             next_run_time=datetime.now(ZoneInfo(settings.digest.timezone)),
@@ -150,24 +174,24 @@ def _wake(scheduler: BlockingScheduler, app: App, mailbox: MailboxSettings) -> N
 
 def run_service(app: App) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    scheduler = build_scheduler(app)
+    idle = (
+        IdleHub(app.stop, watchdog_seconds=app.settings.poll.idle_watchdog_seconds)
+        if app.settings.poll.idle
+        else None
+    )
+    scheduler = build_scheduler(app, idle)
     signals_seen = 0
-    extras: list[Any] = []
+    closers: list[Callable[[], None]] = []
     if app.settings.http.enabled:
         server = HealthServer(
             app.settings.http.host, app.settings.http.port, app.metrics, app.health
         )
         server.start()
-        extras.append(server)
-    if app.settings.poll.idle:
-        for mailbox in app.mailboxes():
-            watcher = IdleWatcher(
-                mailbox,
-                functools.partial(_wake, scheduler, app, mailbox),
-                app.stop,
-                watchdog_seconds=app.settings.poll.idle_watchdog_seconds,
-            )
-            watcher.start()
+        closers.append(server.stop)
+    if idle is not None:
+        # Mailboxes are watched once this instance holds them, after their first poll.
+        idle.start()
+        closers.append(idle.close)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal signals_seen
@@ -206,7 +230,7 @@ def run_service(app: App) -> int:
         app.stop.set()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for extra in extras:
-            extra.stop()
+        for close in closers:
+            close()
     log.info("acchub-mailbot stopped")
     return 0

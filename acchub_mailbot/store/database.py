@@ -6,16 +6,31 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot import paths
+from acchub_mailbot.store.migrations import HEAD
+from acchub_mailbot.store.models import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = paths.MIGRATIONS_DIR
 # Key of the PostgreSQL advisory lock that serialises schema migrations ("acch").
@@ -59,7 +74,18 @@ def sqlite_path(engine: Engine) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
+# Alembic's own bookkeeping table, as ``alembic stamp`` creates it.
+_VERSION = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
+
+
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -92,13 +118,31 @@ def migrate(engine: Engine) -> None:
     then find the schema at head. Without the lock, concurrent CREATE TABLEs on a fresh
     PostgreSQL database fail with a unique violation in the catalogue and the instance exits.
     """
-    config = alembic_config(engine)
     with _sqlite_migration_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Released at commit; statements after it see what the previous holder committed.
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        tables = set(inspect(connection).get_table_names())
+        if _VERSION.name in tables and _version(connection) == HEAD:
+            return
+        if not tables:
+            # A new database: build the newest schema at once and record it, as Alembic's
+            # "create_all, then stamp head" recipe does. A unit test checks that this gives
+            # exactly the schema the migrations build.
+            Base.metadata.create_all(connection)
+            _VERSION.create(connection)
+            connection.execute(_VERSION.insert().values(version_num=HEAD))
+            return
+        from alembic import command
+
+        config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _version(connection: Connection) -> str | None:
+    versions = connection.scalars(select(_VERSION.c.version_num)).all()
+    return versions[0] if len(versions) == 1 else None
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,6 +114,43 @@ def holders(session: Session) -> Sequence[Lease]:
     return session.scalars(select(Lease).order_by(Lease.mailbox)).all()
 
 
+# The queries a claim and a heartbeat make are answered in SQL: their cost grows with the
+# number of instances, not with the number of mailboxes (a thousand, on a big deployment).
+
+
+def lease_of(session: Session, mailbox: str) -> Lease | None:
+    return session.get(Lease, mailbox)
+
+
+def live_holders(session: Session, now: datetime) -> list[str]:
+    """The instances holding at least one unexpired lease."""
+    return list(
+        session.scalars(select(Lease.holder).where(Lease.expires_at > now).distinct()).all()
+    )
+
+
+def count_held(session: Session, holder: str, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Lease)
+            .where(Lease.holder == holder, Lease.expires_at > now)
+        )
+        or 0
+    )
+
+
+def up_for_grabs(session: Session, me: str, gone: Collection[str], now: datetime) -> list[str]:
+    """Mailboxes whose lease another instance let go of, or whose holder is gone."""
+    return list(
+        session.scalars(
+            select(Lease.mailbox).where(
+                Lease.holder != me, or_(Lease.expires_at <= now, Lease.holder.in_(list(gone)))
+            )
+        ).all()
+    )
+
+
 def heartbeat(session: Session, instance_id: str, now: datetime | None = None) -> None:
     """Record that this instance is alive (an upsert: several threads may call it at once)."""
     now = now or utcnow()
@@ -168,12 +205,10 @@ def silent_holders(
     now = now or utcnow()
     beats = dict(session.execute(select(Instance.id, Instance.heartbeat_at)).all())
     silent: dict[str, datetime | None] = {}
-    for lease in holders(session):
-        if lease.expires_at <= now:
-            continue
-        beat = beats.get(lease.holder)
+    for holder in live_holders(session, now):
+        beat = beats.get(holder)
         if beat is None or beat < now - within:
-            silent[lease.holder] = beat
+            silent[holder] = beat
     return silent
 
 

@@ -47,6 +47,10 @@ _STOP_TIMEOUT = 15.0
 _START_ATTEMPTS = 3
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+_LOGIN_LINE = re.compile(
+    r"imap-login: Info: Login: user=<(?P<user>[^>]*)>.*session=<(?P<session>[^>]*)>"
+)
+_GONE_LINE = re.compile(r"imap\([^)]*\)<\d+><(?P<session>[^>]*)>: Info: Disconnected")
 
 
 def _sleep_to_next_second() -> None:
@@ -165,6 +169,7 @@ class DovecotServer:
         tls: TlsFiles | None = None,
         host: str = "127.0.0.1",
         max_userip_connections: int = 1000,
+        max_connections: int = 0,
         mail_debug: bool = False,
         binary: str | None = None,
     ) -> None:
@@ -183,6 +188,7 @@ class DovecotServer:
         self.tls = tls if tls is not None else make_tls_files(self.workdir / "tls")
         self.ca_file = self.tls.ca_file
         self.max_userip_connections = max_userip_connections
+        self.max_connections = max_connections
         self.mail_debug = mail_debug
         self.binary = binary or find_dovecot()
         self.rootless = os.geteuid() != 0
@@ -392,6 +398,24 @@ class DovecotServer:
                 parts.append(f"--- {path} (last {lines} lines) ---\n{tail}")
         return "\n".join(parts) or "(Dovecot wrote no log)"
 
+    def open_sessions(self) -> dict[str, int]:
+        """Connections logged in and not yet gone, per user, as Dovecot's log tells them
+        (since the last start: a stop ends every connection without logging each)."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return {}
+        text = text[max(0, text.rfind(" starting up ")) :]
+        users: dict[str, str] = {}
+        for match in _LOGIN_LINE.finditer(text):
+            users[match["session"]] = match["user"]
+        for match in _GONE_LINE.finditer(text):
+            users.pop(match["session"], None)
+        counts: dict[str, int] = {}
+        for user in users.values():
+            counts[user] = counts.get(user, 0) + 1
+        return counts
+
     # -- internals -------------------------------------------------------------------------
 
     def _check_version(self) -> None:
@@ -509,7 +533,29 @@ class DovecotServer:
             "  inet_listener imaps {\n"
             f"    address = {self.host}\n    port = {self.imaps_port}\n    ssl = yes\n  }}\n"
             "}\n"
+            f"{self._capacity()}"
             f"{rootless}"
+        )
+
+    def _capacity(self) -> str:
+        """Service limits for many connections at once (the defaults stop near 100).
+
+        TLS ends in the login processes, which then proxy the connection for its whole life:
+        in one-process-per-connection mode that is two processes per client, hence the
+        high-performance mode here, a few login processes each serving many clients.
+        """
+        if not self.max_connections:
+            return ""
+        n = self.max_connections + 100
+        per_process = 25  # imap processes each serve this many connections
+        return (
+            f"default_client_limit = {n}\n"
+            "service imap-login {\n  service_count = 0\n  process_min_avail = 2\n"
+            f"  client_limit = {n}\n  process_limit = 4\n}}\n"
+            f"service imap {{\n  client_limit = {per_process}\n"
+            f"  process_limit = {n // per_process + 10}\n}}\n"
+            f"service anvil {{\n  client_limit = {2 * n + 10}\n}}\n"
+            f"service auth {{\n  client_limit = {2 * n + 10}\n}}\n"
         )
 
     def _make_maildir(self, folder_dir: Path, *, is_subfolder: bool) -> None:

@@ -19,15 +19,16 @@ import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from typing import TYPE_CHECKING, Any
 
 from acchub_mailbot.mail.oauth.errors import OAuthPermanentError
 from acchub_mailbot.mail.oauth.settings import OAuthSettings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+# PyJWT and cryptography are imported where a grant signs, not with the module: most
+# configurations never sign, and their import is a tenth of every command's start-up.
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -52,6 +53,10 @@ def certificate_assertion(settings: OAuthSettings, *, now: float) -> str:
     """The client assertion for a certificate credential (``client_certificate_file``)."""
     path = settings.client_certificate_file
     assert path is not None
+    import jwt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     data = _read(path, "client_certificate_file")
     try:
         certificate = x509.load_pem_x509_certificate(data)
@@ -81,6 +86,8 @@ def certificate_assertion(settings: OAuthSettings, *, now: float) -> str:
 
 def service_account_assertion(settings: OAuthSettings, subject: str, *, now: float) -> str:
     """The JWT bearer assertion a Google service account signs to act as ``subject``."""
+    import jwt
+
     path = settings.service_account_file
     assert path is not None
     try:

@@ -9,16 +9,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.store import owners
 from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.models import (
-    Base,
     ClientHistory,
     ClientOwner,
     Confirmation,
@@ -84,14 +81,6 @@ def enqueue(session: Session, row_id: int, to: str = "alice@firm.example", **kw:
     values.update(kw)
     _row, created = owners.enqueue_confirmation(session, **values)  # type: ignore[arg-type]
     return created
-
-
-def test_migration_creates_exactly_the_models_tables(engine: Engine) -> None:
-    """Migration 0003 builds the same client_owners and confirmations tables as the models."""
-    assert {"client_owners", "confirmations"} <= set(inspect(engine).get_table_names())
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert differences == []
 
 
 def test_two_forwarders_make_one_client_with_two_owners(sessions: sessionmaker[Session]) -> None:
