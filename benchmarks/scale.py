@@ -60,6 +60,15 @@ class Deployment:
     mailboxes: list[Mailbox]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     samples: list[dict[str, float]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def log_tails(self, lines: int = 25) -> str:
+        return "\n".join(
+            f"--- {log.name} ---\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+            for log in self.logs
+            if log.exists()
+        )
 
 
 def _config(server: Any, deployment: Deployment, workdir: Path) -> tuple[Path, dict[str, str]]:
@@ -171,9 +180,14 @@ def _wait(predicate: Any, timeout: float, what: str, deployment: Deployment) -> 
     while not predicate():
         for process in deployment.processes:
             if process.poll() is not None:
-                raise RuntimeError(f"an instance exited ({process.returncode}) while {what}")
+                raise RuntimeError(
+                    f"an instance exited ({process.returncode}) while {what}\n"
+                    + deployment.log_tails()
+                )
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise RuntimeError(
+                f"timed out after {timeout:.0f} s waiting for {what}\n" + deployment.log_tails()
+            )
         time.sleep(0.25)
     return time.monotonic() - started
 
@@ -243,7 +257,9 @@ def _instances(
     env = {**os.environ, **environ}
     try:
         for n in range(count):
-            log = (workdir / f"instance-{n}.log").open("ab")
+            path = workdir / f"instance-{n}.log"
+            deployment.logs.append(path)
+            log = path.open("ab")
             deployment.processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "acchub_mailbot", "run", "--config", str(config)],

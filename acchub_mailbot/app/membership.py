@@ -7,6 +7,11 @@ count as alive), or an instance on any host that missed three heartbeats. The le
 stays the last resort. Fencing is unchanged: a holder that was wrongly given up on finds its
 next write refused.
 
+A mailbox whose poll found nothing new from its STATUS alone has its lease and health renewed
+by the next heartbeat, in one statement for all of them: a thousand idle mailboxes cost one
+write every few seconds, not one per poll. The heartbeat also notes whether this instance holds
+more than its share; polls then take the full path, which hands the excess over.
+
 Waiting is visible: a mailbox held by another instance is logged once with the holder and the
 lease's end, again when it is taken over, and recorded for ``status``. An instance that polls
 nothing for three intervals says why.
@@ -22,6 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from acchub_mailbot.app.pollstate import touch_success_many
 from acchub_mailbot.config import Settings
 from acchub_mailbot.store import leases
 from acchub_mailbot.store.holders import gone_here
@@ -58,6 +64,11 @@ class Membership:
         self.on_orphan: Callable[[str], None] | None = None
         self.last_polled = time.monotonic()
         self._idle_reason: str | None = None
+        #: When each held lease was last renewed (monotonic), by a poll or by a heartbeat.
+        self.renewed: dict[str, float] = {}
+        #: Whether this instance holds more leases than its fair share.
+        self.over_share = False
+        self._quiet: set[str] = set()
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._halt = threading.Event()
@@ -88,6 +99,24 @@ class Membership:
                 )
         return found
 
+    def _share(
+        self, session: Session, now: datetime, enabled: int, gone: dict[str, str]
+    ) -> tuple[int, int]:
+        """This instance's fair share (the mailboxes over the live instances, rounded up) and
+        the number of live instances."""
+        me = self.instance_id
+        live = [
+            i
+            for i in leases.live_instances(session, self.window, now)
+            if i not in gone and not gone_here(i, own_id=me)
+        ] or [me]
+        return -(-enabled // len(live)), len(live)
+
+    def polled_quietly(self, mailbox: str) -> None:
+        """A poll found nothing new without the database: the next heartbeat renews it."""
+        with self._lock:
+            self._quiet.add(mailbox)
+
     def claim(self, mailbox: str, enabled: int) -> leases.Held | str:
         """Take this mailbox's lease if it is free (or its holder gone) and within this
         instance's fair share; else say why not.
@@ -102,12 +131,7 @@ class Membership:
             now = utcnow()
             leases.heartbeat(session, me, now)
             gone = self.gone(session, now)
-            live = [
-                i
-                for i in leases.live_instances(session, self.window, now)
-                if i not in gone and not gone_here(i, own_id=me)
-            ] or [me]
-            share = -(-enabled // len(live))  # ceiling division
+            share, live = self._share(session, now, enabled, gone)
             mine = leases.count_held(session, me, now)
             current = self.held.get(mailbox)
             if current is not None and mine > share:
@@ -117,7 +141,7 @@ class Membership:
                 log.info(
                     "mailbox=%s handed over: %d live instances share %d mailboxes",
                     mailbox,
-                    len(live),
+                    live,
                     enabled,
                 )
                 return HANDED_OVER
@@ -205,20 +229,33 @@ class Membership:
                 log.warning("heartbeat failed, tried again shortly: %s", exc)
 
     def beat(self, mailboxes: list[str]) -> list[str]:
-        """Heartbeat once; returns (and hands to ``on_orphan``) mailboxes whose holder is gone."""
+        """Heartbeat once; returns (and hands to ``on_orphan``) mailboxes whose holder is gone.
+
+        Also renews the leases and health of the mailboxes polled quietly since the last beat.
+        """
+        with self._lock:
+            quiet, self._quiet = self._quiet, set()
+            waiting = dict(self.waiting)
         with self.sessions.begin() as session:
             now = utcnow()
             leases.heartbeat(session, self.instance_id, now)
-            with self._lock:
-                waiting = dict(self.waiting)
             leases.set_waiting(session, self.instance_id, waiting)
+            renewed = leases.renew(session, self.instance_id, quiet, self.ttl, now)
+            touch_success_many(session, renewed, now)
             gone = self.gone(session, now)
-            mine = set(mailboxes)
+            share, _live = self._share(session, now, len(mailboxes), gone)
+            over = leases.count_held(session, self.instance_id, now) > share
+            enabled = set(mailboxes)
             orphans = [
                 name
                 for name in leases.up_for_grabs(session, self.instance_id, gone, now)
-                if name in mine
+                if name in enabled
             ]
+        stamp = time.monotonic()
+        with self._lock:
+            self.over_share = over
+            for name in renewed:
+                self.renewed[name] = stamp
         if self.on_orphan is not None:
             for name in orphans:
                 self.on_orphan(name)

@@ -8,10 +8,11 @@ both keep this bookkeeping; it lives here so that neither owns it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.config import MailboxSettings
@@ -35,6 +36,8 @@ class PollReport:
     skipped: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    #: Answered from an unchanged STATUS alone: nothing new, nothing written.
+    quiet: bool = False
 
     def count(self, verdict: str) -> None:
         self.count_many(verdict, 1)
@@ -151,6 +154,17 @@ def touch_success(session: Session, mailbox: MailboxSettings) -> None:
     state.last_success_at = now
     state.errors_since_success = 0
     state.last_error = None
+
+
+def touch_success_many(session: Session, names: Collection[str], now: datetime) -> None:
+    """:func:`touch_success` for mailboxes polled quietly, in one statement. A mailbox whose
+    poll failed after its quiet one keeps its error: the failure is the newer news."""
+    if names:
+        session.execute(
+            update(MailboxState)
+            .where(MailboxState.name.in_(list(names)), MailboxState.errors_since_success == 0)
+            .values(last_poll_at=now, last_success_at=now)
+        )
 
 
 def record_poll_error(

@@ -76,7 +76,6 @@ class App:
     _inboxes: dict[str, Inbox] = field(default_factory=dict)
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
     _next_work: dict[str, datetime | None] = field(default_factory=dict)
-    _renewed: dict[str, float] = field(default_factory=dict)
     _sifter: Sifter | None = None
     membership: Membership = field(init=False)
 
@@ -180,41 +179,45 @@ class App:
         with self.sessions.begin() as session:
             leases.fence(session, held, self.lease_ttl)
             touch_success(session, mailbox)
-        self._renewed[mailbox.name] = time.monotonic()
+        self.membership.renewed[mailbox.name] = time.monotonic()
         return True
 
     @property
     def _renew_period(self) -> float:
-        """How long a quick "nothing new" answer may go without touching the database (the
-        lease and the health timestamps are renewed at least this often)."""
-        return max(
-            1.0, min(self.lease_ttl.total_seconds() / 6, self.settings.poll.interval_seconds)
-        )
+        """How long a lease may go unrenewed before a poll takes the full path again: half the
+        lease. A quiet poll's lease is renewed by the next heartbeat, seconds later."""
+        return max(1.0, self.lease_ttl.total_seconds() / 2)
 
     def _quick_nothing_new(self, mailbox: MailboxSettings) -> bool:
         """The cheapest answer: an open connection's STATUS unchanged, the lease renewed
-        recently, and no retry due. No database access at all."""
+        recently, no retry due, and no excess lease to hand over. No database access at all;
+        the heartbeat renews the lease and the health timestamps afterwards."""
         name = mailbox.name
         inbox, seen = self._inboxes.get(name), self._seen.get(name)
         if name not in self.membership.held or inbox is None or seen is None:
             return False
-        if time.monotonic() - self._renewed.get(name, 0.0) >= self._renew_period:
+        if self.membership.over_share:
+            return False
+        if time.monotonic() - self.membership.renewed.get(name, 0.0) >= self._renew_period:
             return False
         due = self._next_work.get(name)
         if due is not None and due <= utcnow():
             return False
         try:
-            return inbox.status() == seen
+            quiet = inbox.status() == seen
         except NETWORK_ERRORS:
             self._drop_connection(name)
             return False
+        if quiet:
+            self.membership.polled_quietly(name)
+        return quiet
 
     def poll(self, mailbox: MailboxSettings) -> PollReport:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
         started = time.monotonic()
         if self._quick_nothing_new(mailbox):
             self.membership.last_polled = time.monotonic()
-            report = PollReport(mailbox.name, seconds=time.monotonic() - started)
+            report = PollReport(mailbox.name, seconds=time.monotonic() - started, quiet=True)
             self.metrics.polls.labels(mailbox.name, "ok").inc()
             return report
         claim = self._claim(mailbox)
@@ -246,7 +249,7 @@ class App:
             recorded = False
             self._seen[mailbox.name] = inbox.status()
             self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
-            self._renewed[mailbox.name] = time.monotonic()
+            self.membership.renewed[mailbox.name] = time.monotonic()
         except MailboxUnavailable as exc:
             self._drop_connection(mailbox.name)
             if not recorded:

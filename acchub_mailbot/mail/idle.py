@@ -85,6 +85,7 @@ class IdleHub:
         self._pool = ThreadPoolExecutor(max_workers=connectors, thread_name_prefix="idle-connect")
         self._thread = threading.Thread(target=self._loop, name="idle", daemon=True)
         self._lock = threading.Lock()
+        self._wanted: set[str] = set()
         self._connected: set[str] = set()
 
     # -- the interface, safe from any thread ----------------------------------------------
@@ -93,11 +94,19 @@ class IdleHub:
         self._thread.start()
 
     def watch(self, mailbox: MailboxSettings, on_new_mail: Callable[[], None]) -> None:
-        """Watch ``mailbox`` (again a no-op while it is watched)."""
+        """Watch ``mailbox``; a no-op while it is watched (every poll of it says so)."""
+        with self._lock:
+            if mailbox.name in self._wanted:
+                return
+            self._wanted.add(mailbox.name)
         self._post(lambda: self._add(mailbox, on_new_mail))
 
     def unwatch(self, name: str) -> None:
         """Stop watching (another instance holds the mailbox now)."""
+        with self._lock:
+            if name not in self._wanted:
+                return
+            self._wanted.discard(name)
         self._post(lambda: self._remove(name))
 
     def connected(self) -> set[str]:
@@ -156,9 +165,7 @@ class IdleHub:
             event()
 
     def _add(self, mailbox: MailboxSettings, on_new_mail: Callable[[], None]) -> None:
-        watch = self._watches.get(mailbox.name)
-        if watch is not None:
-            watch.on_new_mail = on_new_mail
+        if mailbox.name in self._watches:
             return
         self._watches[mailbox.name] = _Watch(mailbox, on_new_mail, due=time.monotonic())
 

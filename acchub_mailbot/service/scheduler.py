@@ -61,6 +61,8 @@ def _poll_job(
         return
     if holding is not None:
         holding(mailbox, report.skipped is None)
+    if report.quiet:
+        return  # nothing new: no digest to prepare, nothing queued to deliver
     if app.settings.digest.schedule == "immediate":
         app.prepare_digests(name=mailbox.name)
     if report.fetched or report.error is None:

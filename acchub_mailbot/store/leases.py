@@ -140,6 +140,30 @@ def count_held(session: Session, holder: str, now: datetime) -> int:
     )
 
 
+def renew(
+    session: Session, holder: str, mailboxes: Collection[str], ttl: timedelta, now: datetime
+) -> list[str]:
+    """Extend the unexpired leases ``holder`` has on ``mailboxes``; the mailboxes renewed.
+
+    One statement for any number of mailboxes. A lease taken over or expired meanwhile is not
+    renewed: it has another holder, or is free for whoever claims it first.
+    """
+    if not mailboxes:
+        return []
+    return list(
+        session.scalars(
+            update(Lease)
+            .where(
+                Lease.holder == holder,
+                Lease.mailbox.in_(list(mailboxes)),
+                Lease.expires_at > now,
+            )
+            .values(expires_at=now + ttl)
+            .returning(Lease.mailbox)
+        ).all()
+    )
+
+
 def up_for_grabs(session: Session, me: str, gone: Collection[str], now: datetime) -> list[str]:
     """Mailboxes whose lease another instance let go of, or whose holder is gone."""
     return list(

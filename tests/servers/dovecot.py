@@ -552,7 +552,7 @@ class DovecotServer:
             f"default_client_limit = {n}\n"
             "service imap-login {\n  service_count = 0\n  process_min_avail = 2\n"
             f"  client_limit = {n}\n  process_limit = 4\n}}\n"
-            f"service imap {{\n  client_limit = {per_process}\n"
+            f"service imap {{\n  service_count = 0\n  client_limit = {per_process}\n"
             f"  process_limit = {n // per_process + 10}\n}}\n"
             f"service anvil {{\n  client_limit = {2 * n + 10}\n}}\n"
             f"service auth {{\n  client_limit = {2 * n + 10}\n}}\n"

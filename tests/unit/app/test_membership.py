@@ -1,0 +1,132 @@
+"""The heartbeat's batched renewal over a real database (SQLite here, PostgreSQL in CI): the
+leases and health of quietly polled mailboxes, in one statement each, and nothing else."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from acchub_mailbot.app.membership import Membership
+from acchub_mailbot.config import parse_settings
+from acchub_mailbot.store import leases
+from acchub_mailbot.store.database import make_engine, migrate, session_factory
+from acchub_mailbot.store.holders import new_instance_id
+from acchub_mailbot.store.models import Lease, MailboxState, utcnow
+
+OTHER = "other-host.example:4242:-:beef"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def member(sessions: sessionmaker[Session]) -> Membership:
+    settings = parse_settings({}, environ={})
+    return Membership(settings, sessions, new_instance_id(), threading.Event())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+
+
+def expiries(sessions: sessionmaker[Session]) -> dict[str, datetime]:
+    with sessions() as session:
+        return {lease.mailbox: _aware(lease.expires_at) for lease in session.scalars(select(Lease))}
+
+
+def health(sessions: sessionmaker[Session]) -> dict[str, tuple[datetime | None, str | None]]:
+    with sessions() as session:
+        return {
+            s.name: (s.last_success_at and _aware(s.last_success_at), s.last_error)
+            for s in session.scalars(select(MailboxState))
+        }
+
+
+def claim_all(member: Membership, sessions: sessionmaker[Session], names: list[str]) -> None:
+    long_ago = utcnow() - timedelta(hours=1)
+    with sessions.begin() as session:
+        for name in names:
+            session.add(MailboxState(name=name, last_success_at=long_ago))
+    for name in names:
+        assert isinstance(member.claim(name, len(names)), leases.Held)
+    # Every lease a little older, so that a renewal shows.
+    with sessions.begin() as session:
+        for lease in session.scalars(select(Lease)):
+            lease.expires_at = utcnow() + timedelta(seconds=30)
+
+
+def test_a_beat_renews_the_quietly_polled_mailboxes_only(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    claim_all(member, sessions, ["a", "b", "c"])
+    before, health_before = expiries(sessions), health(sessions)
+    member.polled_quietly("a")
+    member.polled_quietly("c")
+    member.beat(["a", "b", "c"])
+    after, health_after = expiries(sessions), health(sessions)
+    assert after["a"] > before["a"] + timedelta(seconds=60)
+    assert after["c"] > before["c"] + timedelta(seconds=60)
+    assert after["b"] == before["b"]
+    assert health_after["b"] == health_before["b"]
+    assert health_after["a"][0] > health_before["a"][0]  # type: ignore[operator]
+    assert set(member.renewed) >= {"a", "c"}
+
+    # Each quiet poll is renewed once: the next beat renews nothing more.
+    member.beat(["a", "b", "c"])
+    assert expiries(sessions)["b"] == before["b"]
+
+
+def test_a_failure_after_a_quiet_poll_keeps_its_error(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    claim_all(member, sessions, ["a"])
+    member.polled_quietly("a")
+    with sessions.begin() as session:
+        state = session.get(MailboxState, "a")
+        assert state is not None
+        state.errors_since_success, state.last_error = 1, "connection refused"
+    before = health(sessions)["a"]
+    member.beat(["a"])
+    assert health(sessions)["a"] == before
+
+
+def test_a_lease_taken_over_is_not_renewed(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    claim_all(member, sessions, ["a"])
+    member.polled_quietly("a")
+    with sessions.begin() as session:
+        lease = session.get(Lease, "a")
+        assert lease is not None
+        lease.holder, lease.token = OTHER, lease.token + 1
+        leases.heartbeat(session, OTHER)
+    before = expiries(sessions)["a"]
+    member.beat(["a"])
+    assert expiries(sessions)["a"] == before
+
+
+def test_a_beat_notes_when_this_instance_holds_more_than_its_share(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    claim_all(member, sessions, ["a", "b"])
+    member.beat(["a", "b"])
+    assert member.over_share is False
+    with sessions.begin() as session:
+        leases.heartbeat(session, OTHER)  # a second live instance: the share is one mailbox
+    member.beat(["a", "b"])
+    assert member.over_share is True
