@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,13 @@ def running_service(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of a received mail."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 def database_dump(database_url: str) -> str:

@@ -60,10 +60,11 @@ def _session(settings: SmtpSettings, message: EmailMessage | None) -> dict[str, 
                 _password_login(smtp, settings)
             return dict(smtp.send_message(message)) if message is not None else {}
     except smtplib.SMTPAuthenticationError as exc:
-        basic_off = _BASIC_AUTH_OFF in _reply(exc).lower() or "5.7.30" in _reply(exc)
+        reply = _reply(exc)
+        basic_off = _BASIC_AUTH_OFF in reply.lower() or "5.7.30" in reply
         raise DeliveryFailed(
             f"SMTP {settings.host}:{settings.port} refused the login for {settings.username}"
-            + (f" ({exc.smtp_code} {_reply(exc)[:120]}) — {_USE_OAUTH}" if basic_off else "")
+            + (f" ({exc.smtp_code} {reply[:120]}) — {_USE_OAUTH}" if basic_off else "")
         ) from None
     except (OAuthError, OAuthPermanentError) as exc:  # the digest waits in the outbox
         raise DeliveryFailed(

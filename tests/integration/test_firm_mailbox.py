@@ -88,12 +88,6 @@ def digests_to(received: list[Received], address: str) -> list[EmailMessage]:
     ]
 
 
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content())
-
-
 def clients(cfg: Path, account: ImapAccount, *args: str) -> list[dict[str, Any]]:
     out = support.cli(cfg, "clients", "list", "--json", *args, accounts={"invites": account})
     result: list[dict[str, Any]] = json.loads(out.stdout)
@@ -158,7 +152,7 @@ def test_unvouched_or_unlisted_forward_registers_nothing_and_is_reported(
     smtp_server.wait_for(1, timeout=10)
     admin = digests_to(smtp_server.received, ADMIN)
     assert len(admin) == 1
-    assert "Needs your attention" in text_of(admin[0])
+    assert "Needs your attention" in support.text_of(admin[0])
     assert all(ALICE not in r.rcpt_tos or sender == ALICE for r in smtp_server.received)
     assert all("mallory@elsewhere.example" not in r.rcpt_tos for r in smtp_server.received)
 
@@ -224,8 +218,8 @@ def test_two_accountants_one_client_two_owners_each_their_own_digest(
     bob_digests = digests_to(smtp_server.received, BOB)
     assert len(alice_digests) == 1 and len(bob_digests) == 1
     assert all(ADMIN not in r.rcpt_tos for r in smtp_server.received if ALICE in r.rcpt_tos)
-    assert "Kestrel Joinery" in text_of(alice_digests[0])
-    assert "Kestrel Joinery" in text_of(bob_digests[0])
+    assert "Kestrel Joinery" in support.text_of(alice_digests[0])
+    assert "Kestrel Joinery" in support.text_of(bob_digests[0])
     assert str(bob_digests[0]["Subject"]).startswith("Invitations Business Central")
     assert str(alice_digests[0]["Subject"]).startswith("Business Central invitations")
     assert len(digests_to(smtp_server.received, ADMIN)) == 1

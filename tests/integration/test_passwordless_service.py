@@ -267,11 +267,9 @@ def test_the_service_reads_and_sends_with_each_grant_and_stores_nothing_for_app_
         outputs.append(result.stdout + result.stderr)
     outputs += [r.message.as_string() for r in received]
     outputs.append(support.database_dump(database_url))
-    assertions = [
-        r.form.get("client_assertion") or r.form.get("assertion") for r in tokens.requests
-    ]
-    assert grant in ("device_code", "client_secret") or any(assertions)
-    leaks = [*secrets, *tokens.issued_tokens(), *filter(None, assertions)]
+    assertions = tokens.sent_assertions()
+    assert grant in ("device_code", "client_secret") or assertions
+    leaks = [*secrets, *tokens.issued_tokens(), *assertions]
     for secret in leaks:
         assert not any(secret in output for output in outputs), "a secret or token leaked"
 
@@ -288,8 +286,8 @@ LOOK_AT: tuple[tuple[str, ...], ...] = (
 )
 
 
-def status(config: Path) -> tuple[int, dict[str, Any]]:
-    result = cli(config, "status", "--json", check=False)
+def status(config: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = support.cli(config, "status", "--json", accounts={}, env=env, check=False)
     report: dict[str, Any] = json.loads(result.stdout)
     return result.returncode, report
 
@@ -338,7 +336,7 @@ def test_a_revoked_sending_grant_holds_the_mail_then_delivers_it_once_and_says_s
     assert sum("Client 2 Ltd" in x for x in subjects) == 1
     assert [r.rcpt_tos for r in replies(received)] == [(ALICE,), (ALICE,)]
     assert len({r.message["Message-ID"] for r in received}) == 4
-    bodies = [_text(r.message) for r in digests(received)]
+    bodies = [support.text_of(r.message) for r in digests(received)]
     assert [r.rcpt_tos for r in digests(received)] == [(ADMIN,), (ADMIN,)]
     [told] = [b for b in bodies if "== Sending ==" in b]
     assert "1 earlier digest could not be sent." in told
@@ -346,12 +344,6 @@ def test_a_revoked_sending_grant_holds_the_mail_then_delivers_it_once_and_says_s
     assert "Client 2 Ltd" in told
     code, report = status(config)
     assert code == 0 and report["sending"]["healthy"] is True
-
-
-def _text(message: EmailMessage) -> str:
-    body = message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content())
 
 
 def test_a_password_is_refused_and_the_mail_goes_out_once_after_the_config_is_fixed(
@@ -370,7 +362,7 @@ def test_a_password_is_refused_and_the_mail_goes_out_once_after_the_config_is_fi
     mailbox.append(forward(1))
     run = support.cli(config, "run", "--once", accounts={}, env=env)
     assert smtp.received == [] and smtp.auth_attempts == []
-    code, report = status_with(config, env)
+    code, report = status(config, env)
     assert code == 1 and report["sending"]["held_digests"] == 1
     assert "smtp.oauth" in report["sending"]["last_error"]
 
@@ -382,12 +374,6 @@ def test_a_password_is_refused_and_the_mail_goes_out_once_after_the_config_is_fi
     assert len(smtp.received) == 2
     assert len(replies(received)) == 1 and len(digests(received)) == 1
     assert "Smtp-Password-Leak-3xQ" not in run.stdout + run.stderr
-
-
-def status_with(config: Path, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    result = support.cli(config, "status", "--json", accounts={}, env=env, check=False)
-    report: dict[str, Any] = json.loads(result.stdout)
-    return result.returncode, report
 
 
 @pytest.mark.parametrize(
@@ -461,8 +447,5 @@ def test_check_config_online_says_in_one_line_what_to_fix(
     assert problems and any(fix in line for line in problems), result.stderr
     assert "Traceback" not in result.stderr
     assert smtp.received == []
-    assertions = [
-        r.form.get("client_assertion") or r.form.get("assertion") for r in tokens.requests
-    ]
-    for secret in [*secrets, *tokens.issued_tokens(), *filter(None, assertions)]:
+    for secret in [*secrets, *tokens.issued_tokens(), *tokens.sent_assertions()]:
         assert secret not in result.stdout + result.stderr

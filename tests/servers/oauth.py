@@ -206,6 +206,14 @@ class OAuthTestServer:
         with self._lock:
             return [*self._access, *self._refresh]
 
+    def sent_assertions(self) -> list[str]:
+        """Every signed client or JWT-bearer assertion received (to look for leaks)."""
+        with self._lock:
+            found = [
+                r.form.get("client_assertion") or r.form.get("assertion") for r in self.requests
+            ]
+        return [a for a in found if a]
+
     def user_of(self, token: str) -> str | None:
         """Whom an active access token was issued to (``None`` when unknown or expired)."""
         with self._lock:
