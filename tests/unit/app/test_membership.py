@@ -4,34 +4,19 @@ leases and health of quietly polled mailboxes, in one statement each, and nothin
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.app.membership import Membership
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import leases
-from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.holders import new_instance_id
 from acchub_mailbot.store.models import Lease, MailboxState, utcnow
 
 OTHER = "other-host.example:4242:-:beef"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
 
 
 @pytest.fixture

@@ -5,16 +5,14 @@ Runs on SQLite by default and on PostgreSQL when ``ACCHUB_TEST_DATABASE_URL`` is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.store import owners
-from acchub_mailbot.store.database import make_engine, migrate, session_factory
 from acchub_mailbot.store.models import (
     ClientHistory,
     ClientOwner,
@@ -26,19 +24,6 @@ from acchub_mailbot.store.registry import register_invitation
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 KESTREL = "https://businesscentral.dynamics.com/kestrel.onmicrosoft.com"
 OSPREY = "https://businesscentral.dynamics.com/osprey.onmicrosoft.com"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
 
 
 def client(session: Session, url: str = KESTREL) -> int:

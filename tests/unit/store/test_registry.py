@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -28,19 +27,6 @@ ACCESS_1 = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com?signup=
 ACCESS_2 = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com?signup=1&token=two"
 HUB_1 = "https://accountants.dynamics.com/?page=21&invite=one"
 HUB_2 = "https://accountants.dynamics.com/?page=21&invite=two"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
 
 
 def register(session: Session, **overrides: Any) -> registry.Registration:
