@@ -9,8 +9,14 @@ next write refused.
 
 A mailbox whose poll found nothing new from its STATUS alone has its lease and health renewed
 by the next heartbeat, in one statement for all of them: a thousand idle mailboxes cost one
-write every few seconds, not one per poll. The heartbeat also notes whether this instance holds
-more than its share; polls then take the full path, which hands the excess over.
+write every few seconds, not one per poll.
+
+Shares are exact: with ``n`` mailboxes and ``k`` live instances, the first ``n mod k``
+instances (by id) take ``ceil(n / k)`` and the others ``floor(n / k)``, so every instance
+ends within one of ``n / k``. The heartbeat settles shares at once: an instance over its share
+hands the excess over in one statement (never a mailbox it is polling right now), and an
+instance under its share wakes the polls of that many free mailboxes. A thousand mailboxes are
+re-spread in a few heartbeats, not one mailbox per poll interval.
 
 Waiting is visible: a mailbox held by another instance is logged once with the holder and the
 lease's end, again when it is taken over, and recorded for ``status``. An instance that polls
@@ -19,10 +25,12 @@ nothing for three intervals says why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +46,17 @@ log = logging.getLogger("acchub_mailbot.app")
 
 HANDED_OVER = "handed over to another instance"
 HELD_ELSEWHERE = "held by another instance"
+
+
+def fair_share(mailboxes: int, live: Sequence[str], me: str) -> int:
+    """How many mailboxes ``me`` should hold among the ``live`` instances.
+
+    The first ``mailboxes mod len(live)`` instances in id order take one more than the others,
+    so the shares add up to ``mailboxes`` exactly and differ by at most one.
+    """
+    ranked = sorted(live)
+    base, extra = divmod(mailboxes, len(ranked))
+    return base + (1 if ranked.index(me) < extra else 0)
 
 
 def _clock(value: datetime) -> str:
@@ -68,7 +87,10 @@ class Membership:
         self.renewed: dict[str, float] = {}
         #: Whether this instance holds more leases than its fair share.
         self.over_share = False
+        #: Called with the mailboxes a heartbeat handed over, so their IDLE can stop.
+        self.on_handed_over: Callable[[list[str]], None] | None = None
         self._quiet: set[str] = set()
+        self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._halt = threading.Event()
@@ -102,15 +124,27 @@ class Membership:
     def _share(
         self, session: Session, now: datetime, enabled: int, gone: dict[str, str]
     ) -> tuple[int, int]:
-        """This instance's fair share (the mailboxes over the live instances, rounded up) and
-        the number of live instances."""
+        """This instance's exact share and the number of live instances."""
         me = self.instance_id
         live = [
             i
             for i in leases.live_instances(session, self.window, now)
             if i not in gone and not gone_here(i, own_id=me)
-        ] or [me]
-        return -(-enabled // len(live)), len(live)
+        ]
+        if me not in live:
+            live = sorted([*live, me])
+        return fair_share(enabled, live, me), len(live)
+
+    @contextlib.contextmanager
+    def polling(self, mailbox: str) -> Iterator[None]:
+        """Mark a poll as running, so a heartbeat never hands its mailbox over mid-poll."""
+        with self._lock:
+            self._busy.add(mailbox)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(mailbox)
 
     def polled_quietly(self, mailbox: str) -> None:
         """A poll found nothing new without the database: the next heartbeat renews it."""
@@ -121,8 +155,9 @@ class Membership:
         """Take this mailbox's lease if it is free (or its holder gone) and within this
         instance's fair share; else say why not.
 
-        Each live instance takes at most ceil(mailboxes / live instances) leases; one holding
-        more (because others started later) hands the excess over, one lease per poll.
+        Each live instance takes at most its exact share (see the module's docstring); one
+        holding more (because others started later) hands this mailbox over when it polls it,
+        and the heartbeat hands the rest over.
         """
         me = self.instance_id
         # One claim at a time per process, so that two poll threads cannot both take the
@@ -145,13 +180,20 @@ class Membership:
                     enabled,
                 )
                 return HANDED_OVER
-            if current is None and mine >= share:
-                return f"this instance already polls its share ({mine} of {enabled})"
             row = leases.lease_of(session, mailbox)
             other = row is not None and row.holder != me and row.expires_at > now
             previous = row.holder if row is not None and other else None
             until = row.expires_at if row is not None else None
-            held = leases.acquire(session, mailbox, me, self.ttl, now, gone=gone.keys())
+            full = current is None and mine >= share
+            if full and (previous is None or previous in gone):
+                return f"this instance already polls its share ({mine} of {enabled})"
+            # At its share, a mailbox held by a live instance is still waited for (and said
+            # so), but not taken.
+            held = (
+                None
+                if full
+                else leases.acquire(session, mailbox, me, self.ttl, now, gone=gone.keys())
+            )
         if held is None:
             with self._lock:
                 self.held.pop(mailbox, None)
@@ -243,24 +285,53 @@ class Membership:
             renewed = leases.renew(session, self.instance_id, quiet, self.ttl, now)
             touch_success_many(session, renewed, now)
             gone = self.gone(session, now)
-            share, _live = self._share(session, now, len(mailboxes), gone)
-            over = leases.count_held(session, self.instance_id, now) > share
-            enabled = set(mailboxes)
-            orphans = [
-                name
-                for name in leases.up_for_grabs(session, self.instance_id, gone, now)
-                if name in enabled
-            ]
+            share, live = self._share(session, now, len(mailboxes), gone)
+            mine = leases.count_held(session, self.instance_id, now)
+            handed = self._hand_over(session, mine - share)
+            orphans: list[str] = []
+            if mine < share:
+                enabled = set(mailboxes)
+                free = [
+                    name
+                    for name in leases.up_for_grabs(session, self.instance_id, gone, now)
+                    if name in enabled
+                ]
+                # As many as this instance lacks, in a different order on each instance, so
+                # that instances short of their share do not all race for the same ones.
+                random.shuffle(free)
+                orphans = free[: share - mine]
         stamp = time.monotonic()
         with self._lock:
-            self.over_share = over
+            self.over_share = mine - len(handed) > share
             for name in renewed:
                 self.renewed[name] = stamp
+        if handed:
+            log.info(
+                "handed %d mailbox(es) over: %d live instances share %d mailboxes, "
+                "this instance's share is %d",
+                len(handed),
+                live,
+                len(mailboxes),
+                share,
+            )
+            if self.on_handed_over is not None:
+                self.on_handed_over(handed)
         if self.on_orphan is not None:
             for name in orphans:
                 self.on_orphan(name)
         self._warn_when_idle(mailboxes, waiting)
         return orphans
+
+    def _hand_over(self, session: Session, excess: int) -> list[str]:
+        """Release ``excess`` leases this instance holds and is not polling right now."""
+        if excess <= 0:
+            return []
+        with self._lock:
+            idle = sorted(name for name in self.held if name not in self._busy)
+            chosen = [self.held.pop(name) for name in idle[-excess:]]
+        for lease in chosen:
+            leases.release(session, lease)
+        return [lease.mailbox for lease in chosen]
 
     def _warn_when_idle(self, mailboxes: list[str], waiting: dict[str, str]) -> None:
         quiet = time.monotonic() - self.last_polled

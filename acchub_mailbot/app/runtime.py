@@ -214,6 +214,10 @@ class App:
 
     def poll(self, mailbox: MailboxSettings) -> PollReport:
         """Poll one mailbox; IMAP faults are logged and reported, never raised."""
+        with self.membership.polling(mailbox.name):
+            return self._poll(mailbox)
+
+    def _poll(self, mailbox: MailboxSettings) -> PollReport:
         started = time.monotonic()
         if self._quick_nothing_new(mailbox):
             self.membership.last_polled = time.monotonic()

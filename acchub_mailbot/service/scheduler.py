@@ -1,11 +1,11 @@
 """The long-running service: APScheduler runs each mailbox's poll and the digest schedule.
 
 Each mailbox has its own interval job with ``max_instances=1`` and ``coalesce=True``, so a slow
-poll is never overlapped by the next one and missed runs collapse into one. Delivery is one job
-of its own, run after a poll queued something and once per interval: however many mailboxes an
-instance polls, it sends its outbox from one place, and each mail by claim. SIGTERM and SIGINT
-stop the scheduler after the running jobs finish; a second signal exits at once (safe, because
-every message's state is committed step by step).
+poll is never overlapped by the next one and missed runs collapse into one. Delivery is one
+thread of its own, run after a poll queued something and once per interval: however many
+mailboxes an instance polls, it sends its outbox from one place, and each mail by claim.
+SIGTERM and SIGINT stop the scheduler after the running jobs finish; a second signal exits at
+once (safe, because every message's state is committed step by step).
 
 With ``poll.idle``, IDLE follows the lease: a mailbox is watched while this instance holds it
 and dropped when a poll finds another instance holding it, so however many instances run,
@@ -42,9 +42,6 @@ from acchub_mailbot.service.health import HealthServer
 # of every log line, and operators filter on it.
 log = logging.getLogger("acchub_mailbot.service")
 
-DELIVER_JOB = "deliver"
-
-
 Holding = Callable[[MailboxSettings, bool], None]
 
 
@@ -71,36 +68,80 @@ def _poll_job(
         deliver()
 
 
-class Delivery:
-    """The instance's one delivery run: never two at once, whatever the number of mailboxes.
-
-    A poll that queued mail asks for a run; a request during a run makes that run go round once
-    more instead of starting a second one (which APScheduler would refuse with a warning).
-    """
+class Wakes:
+    """Runs a mailbox's poll now when IDLE or a heartbeat asks, or once more right after the
+    poll already running: never asks APScheduler for a second run at once, which it would
+    refuse with a warning."""
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.scheduler: BlockingScheduler | None = None
-        self._running = threading.Lock()
-        self._again = threading.Event()
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
 
-    def run(self) -> None:
-        if not self._running.acquire(blocking=False):
-            self._again.set()
-            return
+    def wake(self, mailbox: MailboxSettings) -> None:
+        with self._lock:
+            if mailbox.name in self._running:
+                self._again.add(mailbox.name)
+                return
+        if self.scheduler is not None:
+            _run_now(self.scheduler, self.app, f"poll:{mailbox.name}")
+
+    def run(self, mailbox: MailboxSettings, poll: Callable[[], None]) -> None:
+        name = mailbox.name
+        with self._lock:
+            self._running.add(name)
         try:
-            while not self.app.stop.is_set():
-                self._again.clear()
-                self.app.deliver()
-                if not self._again.is_set():
-                    return
+            while True:
+                poll()
+                with self._lock:
+                    if name not in self._again or self.app.stop.is_set():
+                        return
+                    self._again.discard(name)
         finally:
-            self._running.release()
+            with self._lock:
+                self._running.discard(name)
+                self._again.discard(name)
+
+
+class Delivery:
+    """The instance's one delivery run, on a thread of its own: never two at once, whatever
+    the number of mailboxes.
+
+    A poll that queued mail asks for a run; requests during a run make it go round once more.
+    It also runs once per interval, for retries. Kept out of APScheduler because a thousand
+    polls asking for one job to run now would each be refused with a warning.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def request(self) -> None:
-        self._again.set()
-        if not self._running.locked() and self.scheduler is not None:
-            _run_now(self.scheduler, self.app, DELIVER_JOB)
+        self._due.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="acchub-deliver", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._due.set()  # wakes the thread, which sees the stop flag
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        interval = self.app.settings.poll.interval_seconds
+        while True:
+            self._due.wait(interval)
+            if self.app.stop.is_set():
+                return
+            self._due.clear()
+            try:
+                self.app.deliver()
+            except Exception:  # a database hiccup: the next run tries again
+                log.exception("delivery run failed; it runs again within %d s", interval)
 
 
 def _digest_job(app: App) -> None:
@@ -108,7 +149,9 @@ def _digest_job(app: App) -> None:
         app.send_digests()
 
 
-def build_scheduler(app: App, idle: IdleHub | None = None) -> BlockingScheduler:
+def build_scheduler(
+    app: App, delivery: Delivery, wakes: Wakes, idle: IdleHub | None = None
+) -> BlockingScheduler:
     settings = app.settings
     workers = max(1, min(8, len(app.mailboxes())))
     scheduler = BlockingScheduler(
@@ -116,33 +159,29 @@ def build_scheduler(app: App, idle: IdleHub | None = None) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone=ZoneInfo(settings.digest.timezone),
     )
-    delivery = Delivery(app)
-    delivery.scheduler = scheduler
+    wakes.scheduler = scheduler
     holding: Holding | None = None
     if idle is not None:
         hub = idle
 
         def holding(mailbox: MailboxSettings, held: bool) -> None:
             if held:
-                hub.watch(mailbox, functools.partial(_wake, scheduler, app, mailbox))
+                hub.watch(mailbox, functools.partial(wakes.wake, mailbox))
             else:
                 hub.unwatch(mailbox.name)
 
     for mailbox in app.mailboxes():
         scheduler.add_job(
-            _poll_job,
+            wakes.run,
             IntervalTrigger(seconds=settings.poll.interval_seconds),
-            args=(app, mailbox, delivery.request, holding),
+            args=(
+                mailbox,
+                functools.partial(_poll_job, app, mailbox, delivery.request, holding),
+            ),
             id=f"poll:{mailbox.name}",
             name=f"poll {mailbox.name}",
             next_run_time=datetime.now(ZoneInfo(settings.digest.timezone)),
         )
-    scheduler.add_job(
-        delivery.run,
-        IntervalTrigger(seconds=settings.poll.interval_seconds),
-        id=DELIVER_JOB,
-        name="deliver",
-    )
     if settings.digest.schedule != "immediate":
         scheduler.add_job(
             _digest_job,
@@ -169,11 +208,6 @@ def _run_now(scheduler: BlockingScheduler, app: App, job_id: str) -> None:
         )
 
 
-def _wake(scheduler: BlockingScheduler, app: App, mailbox: MailboxSettings) -> None:
-    """Run the mailbox's poll now (coalesced with one already running or due)."""
-    _run_now(scheduler, app, f"poll:{mailbox.name}")
-
-
 def run_service(app: App) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     idle = (
@@ -181,9 +215,11 @@ def run_service(app: App) -> int:
         if app.settings.poll.idle
         else None
     )
-    scheduler = build_scheduler(app, idle)
+    delivery, wakes = Delivery(app), Wakes(app)
+    scheduler = build_scheduler(app, delivery, wakes, idle)
     signals_seen = 0
-    closers: list[Callable[[], None]] = []
+    delivery.start()
+    closers: list[Callable[[], None]] = [delivery.close]
     if app.settings.http.enabled:
         server = HealthServer(
             app.settings.http.host, app.settings.http.port, app.metrics, app.health
@@ -191,9 +227,17 @@ def run_service(app: App) -> int:
         server.start()
         closers.append(server.stop)
     if idle is not None:
-        # Mailboxes are watched once this instance holds them, after their first poll.
+        # Mailboxes are watched once this instance holds them, after their first poll, and
+        # dropped when a heartbeat hands them over.
         idle.start()
         closers.append(idle.close)
+        hub = idle
+
+        def handed_over(names: list[str]) -> None:
+            for name in names:
+                hub.unwatch(name)
+
+        app.membership.on_handed_over = handed_over
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal signals_seen
@@ -211,7 +255,7 @@ def run_service(app: App) -> int:
 
     def orphaned(name: str) -> None:
         if name in by_name:
-            _wake(scheduler, app, by_name[name])
+            wakes.wake(by_name[name])
 
     # A mailbox whose holder died is polled as soon as a heartbeat notices, not at the next
     # interval; the heartbeat runs from the start, before this instance holds anything.

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from acchub_mailbot.app.membership import Membership
+from acchub_mailbot.app.membership import Membership, fair_share
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import leases
 from acchub_mailbot.store.holders import new_instance_id
@@ -105,13 +105,75 @@ def test_a_lease_taken_over_is_not_renewed(
     assert expiries(sessions)["a"] == before
 
 
-def test_a_beat_notes_when_this_instance_holds_more_than_its_share(
+def held_here(member: Membership, sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        rows = session.scalars(select(Lease).where(Lease.holder == member.instance_id))
+        return {lease.mailbox for lease in rows if _aware(lease.expires_at) > utcnow()}
+
+
+def test_a_beat_hands_the_excess_over_at_once_but_never_a_mailbox_being_polled(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    names = [f"box{i}" for i in range(7)]
+    claim_all(member, sessions, names)
+    handed: list[str] = []
+    member.on_handed_over = handed.extend
+    member.beat(names)
+    assert member.over_share is False and not handed
+    with sessions.begin() as session:
+        leases.heartbeat(session, OTHER)  # a second live instance: this one's share is 3 or 4
+    share = 4 if member.instance_id < OTHER else 3
+    with member.polling("box5"), member.polling("box6"):
+        member.beat(names)
+        assert member.over_share is False
+        assert {"box5", "box6"} <= held_here(member, sessions)
+    assert len(held_here(member, sessions)) == share
+    assert sorted(handed) == sorted(set(names) - held_here(member, sessions))
+    assert set(member.held) == held_here(member, sessions)
+
+
+def test_while_every_mailbox_is_being_polled_the_excess_waits(
     member: Membership, sessions: sessionmaker[Session]
 ) -> None:
     claim_all(member, sessions, ["a", "b"])
+    with sessions.begin() as session:
+        leases.heartbeat(session, OTHER)  # the share is one mailbox
+    with member.polling("a"), member.polling("b"):
+        member.beat(["a", "b"])
+    assert member.over_share is True
+    assert held_here(member, sessions) == {"a", "b"}
     member.beat(["a", "b"])
     assert member.over_share is False
+    assert len(held_here(member, sessions)) == 1
+
+
+def test_a_beat_short_of_its_share_wakes_only_as_many_free_mailboxes_as_it_lacks(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    names = [f"box{i}" for i in range(6)]
     with sessions.begin() as session:
-        leases.heartbeat(session, OTHER)  # a second live instance: the share is one mailbox
-    member.beat(["a", "b"])
-    assert member.over_share is True
+        leases.heartbeat(session, OTHER)
+        past = utcnow() - timedelta(seconds=1)
+        for name in names:  # let go of by the other instance: free for anyone
+            session.add(Lease(mailbox=name, holder=OTHER, token=1, expires_at=past))
+    assert isinstance(member.claim("box0", len(names)), leases.Held)
+    woken: list[str] = []
+    member.on_orphan = woken.append
+    member.beat(names)
+    assert len(woken) == 2  # a share of three, one held
+    assert set(woken) <= set(names) - {"box0"}
+    for name in woken:
+        assert isinstance(member.claim(name, len(names)), leases.Held)
+    woken.clear()
+    member.beat(names)
+    assert woken == []  # at its share: nothing more to take
+
+
+@pytest.mark.parametrize("mailboxes", [0, 1, 2, 3, 10, 1000, 1001, 1002])
+@pytest.mark.parametrize("instances", [1, 2, 3, 7])
+def test_shares_add_up_and_differ_by_at_most_one(mailboxes: int, instances: int) -> None:
+    live = [f"host:{n}:x:y" for n in range(instances)]
+    shares = [fair_share(mailboxes, live, me) for me in reversed(live)]
+    assert sum(shares) == mailboxes
+    assert max(shares) - min(shares) <= 1
+    assert all(abs(share - mailboxes / instances) < 1 for share in shares)
