@@ -91,6 +91,9 @@ class Membership:
         self.on_handed_over: Callable[[list[str]], None] | None = None
         self._quiet: set[str] = set()
         self._busy: set[str] = set()
+        #: Why this instance takes no more mailboxes, as of the last claim or heartbeat; None
+        #: while it is short of its share.
+        self._full: str | None = None
         self._lock = threading.Lock()
         self._claim_lock = threading.Lock()
         self._halt = threading.Event()
@@ -146,6 +149,17 @@ class Membership:
             with self._lock:
                 self._busy.discard(mailbox)
 
+    def refused_at_once(self, mailbox: str) -> str | None:
+        """Why a mailbox this instance does not hold need not be claimed: it holds its share.
+
+        Answered from the last claim or heartbeat, without the database, so that an instance
+        among several does not spend a transaction on each of the others' mailboxes at every
+        interval. A heartbeat that finds this instance short of its share (another instance
+        left or a lease was let go of) clears it and wakes the polls of free mailboxes.
+        """
+        with self._lock:
+            return self._full if mailbox not in self.held else None
+
     def polled_quietly(self, mailbox: str) -> None:
         """A poll found nothing new without the database: the next heartbeat renews it."""
         with self._lock:
@@ -173,6 +187,7 @@ class Membership:
                 leases.release(session, current)
                 with self._lock:
                     self.held.pop(mailbox, None)
+                self._note_full(mine - 1, share, enabled)
                 log.info(
                     "mailbox=%s handed over: %d live instances share %d mailboxes",
                     mailbox,
@@ -186,6 +201,7 @@ class Membership:
             until = row.expires_at if row is not None else None
             full = current is None and mine >= share
             if full and (previous is None or previous in gone):
+                self._note_full(mine, share, enabled)
                 return f"this instance already polls its share ({mine} of {enabled})"
             # At its share, a mailbox held by a live instance is still waited for (and said
             # so), but not taken.
@@ -194,6 +210,7 @@ class Membership:
                 if full
                 else leases.acquire(session, mailbox, me, self.ttl, now, gone=gone.keys())
             )
+            self._note_full(mine + (held is not None and current is None), share, enabled)
         if held is None:
             with self._lock:
                 self.held.pop(mailbox, None)
@@ -222,6 +239,14 @@ class Membership:
         elif waited is not None:
             log.info("mailbox=%s taken over from %s: its lease ended", mailbox, waited)
         return held
+
+    def _note_full(self, mine: int, share: int, enabled: int) -> None:
+        with self._lock:
+            self._full = (
+                f"this instance already polls its share ({mine} of {enabled})"
+                if mine >= share
+                else None
+            )
 
     def _record_waiting(self) -> None:
         """Write the mailboxes waited for at once, not only at the next heartbeat."""
@@ -301,6 +326,7 @@ class Membership:
                 random.shuffle(free)
                 orphans = free[: share - mine]
         stamp = time.monotonic()
+        self._note_full(mine - len(handed), share, len(mailboxes))
         with self._lock:
             self.over_share = mine - len(handed) > share
             for name in renewed:

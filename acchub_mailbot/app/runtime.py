@@ -224,7 +224,7 @@ class App:
             report = PollReport(mailbox.name, seconds=time.monotonic() - started, quiet=True)
             self.metrics.polls.labels(mailbox.name, "ok").inc()
             return report
-        claim = self._claim(mailbox)
+        claim = self.membership.refused_at_once(mailbox.name) or self._claim(mailbox)
         if isinstance(claim, str):
             log.debug("mailbox=%s not polled here: %s", mailbox.name, claim)
             self._drop_connection(mailbox.name)

@@ -7,14 +7,14 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.app.membership import Membership, fair_share
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import leases
 from acchub_mailbot.store.holders import new_instance_id
-from acchub_mailbot.store.models import Lease, MailboxState, utcnow
+from acchub_mailbot.store.models import Instance, Lease, MailboxState, utcnow
 
 OTHER = "other-host.example:4242:-:beef"
 
@@ -177,3 +177,22 @@ def test_shares_add_up_and_differ_by_at_most_one(mailboxes: int, instances: int)
     assert sum(shares) == mailboxes
     assert max(shares) - min(shares) <= 1
     assert all(abs(share - mailboxes / instances) < 1 for share in shares)
+
+
+def test_at_its_share_an_instance_refuses_other_mailboxes_without_the_database_until_short(
+    member: Membership, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        leases.heartbeat(session, OTHER)  # two instances, two mailboxes: one each
+    assert member.refused_at_once("a") is None  # nothing known yet: ask the database
+    assert isinstance(member.claim("a", 2), leases.Held)
+    assert member.refused_at_once("a") is None  # held here: always polled
+    assert member.refused_at_once("b") == "this instance already polls its share (1 of 2)"
+    with sessions.begin() as session:  # the other instance leaves
+        session.execute(delete(Instance).where(Instance.id == OTHER))
+    woken: list[str] = []
+    member.on_orphan = woken.append
+    member.beat(["a", "b"])
+    assert member.refused_at_once("b") is None
+    assert woken == []  # "b" has no lease yet: its own interval poll takes it
+    assert isinstance(member.claim("b", 2), leases.Held)
