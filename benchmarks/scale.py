@@ -1,6 +1,6 @@
 """Scale mode: a thousand mailboxes with IDLE on one instance, then shared by three instances.
 
-    python benchmarks/run.py --scale 1000 [--instances-database URL] [--soak SECONDS]
+    python benchmarks/run.py --scale 1000 [--postgres URL] [--soak SECONDS] [--json OUT]
 
 One Dovecot holds every mailbox. The instance is ``acchub-mailbot run`` as an operator starts
 it, with ``poll.idle: true`` and every other setting at its default. Appends go to random
@@ -488,6 +488,8 @@ def verdicts(results: dict[str, Any]) -> list[str]:
             missed.append(f"{label}: {run['lost']} lost, {run['duplicated']} duplicated")
         if any(code != 0 for code in run["exit_codes"]):
             missed.append(f"{label}: exit codes {run['exit_codes']}")
+        if any(abs(n - run["mailboxes"] / run["instances"]) > 1 for n in run["shares"]):
+            missed.append(f"{label}: shares {run['shares']} not within one of a fair share")
         if run["imap_connections"] > 2 * run["mailboxes"]:
             missed.append(f"{label}: {run['imap_connections']} IMAP connections")
     return missed
