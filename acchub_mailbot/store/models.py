@@ -270,3 +270,19 @@ class Confirmation(Base):
     sent_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claim_until: Mapped[datetime | None]
+
+
+class User(Base):
+    """An account of the web dashboard. ``email`` is stored lower-case; ``password_hash`` is an
+    argon2 hash, empty for an account that signs in only through single sign-on."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
