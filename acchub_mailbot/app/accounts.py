@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.core.roles import ROLES
-from acchub_mailbot.errors import NotFound, Refused
+from acchub_mailbot.errors import Refused
 from acchub_mailbot.store import users
 from acchub_mailbot.store.models import User, utcnow
 
@@ -123,17 +123,10 @@ def list_users(app: App) -> list[Account]:
         return [_account(u) for u in users.all_users(session)]
 
 
-def _existing(session: Any, email: str) -> User:
-    user = users.by_email(session, normalize_email(email))
-    if user is None:
-        raise NotFound(f"no account for {normalize_email(email)} (see `acchub-mailbot users list`)")
-    return user
-
-
 def set_disabled(app: App, email: str, disabled: bool) -> Account:
     """Disable (or enable again) an account; a disabled account cannot sign in."""
     with app.sessions.begin() as session:
-        user = _existing(session, email)
+        user = users.require(session, normalize_email(email))
         if disabled and user.disabled_at is None:
             user.disabled_at = utcnow()
         elif not disabled:
@@ -143,7 +136,7 @@ def set_disabled(app: App, email: str, disabled: bool) -> Account:
 
 def set_password(app: App, email: str, password: str) -> Account:
     with app.sessions.begin() as session:
-        user = _existing(session, email)
+        user = users.require(session, normalize_email(email))
         if problem := password_problem(password, user.email):
             raise Refused(problem)
         user.password_hash = _hasher.hash(password)

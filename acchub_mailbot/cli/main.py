@@ -29,6 +29,7 @@ from acchub_mailbot.cli.common import (
 from acchub_mailbot.cli.digest import digest
 from acchub_mailbot.cli.failed import failed, replay
 from acchub_mailbot.cli.status import status
+from acchub_mailbot.cli.tokens import tokens
 from acchub_mailbot.cli.users import users
 from acchub_mailbot.logs import escape_controls, setup_logging
 
@@ -198,4 +199,5 @@ main.add_command(digest)
 main.add_command(failed)
 main.add_command(replay)
 main.add_command(status)
+main.add_command(tokens)
 main.add_command(users)

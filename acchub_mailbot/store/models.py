@@ -286,3 +286,18 @@ class User(Base):
     password_changed_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     last_sign_in_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A personal API token. Only its SHA-256 is stored, and a short hint to tell tokens apart."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,5 +1,5 @@
-"""The ``users`` commands through the real click CLI, on the ``database_url`` database (SQLite,
-or PostgreSQL when ``ACCHUB_TEST_DATABASE_URL`` is set)."""
+"""The ``users`` and ``tokens`` commands through the real click CLI, on the ``database_url``
+database (SQLite, or PostgreSQL when ``ACCHUB_TEST_DATABASE_URL`` is set)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from acchub_mailbot.app import accounts
+from acchub_mailbot.app import accounts, tokens
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.cli.main import main
 from acchub_mailbot.config import load_settings
@@ -90,3 +90,24 @@ def test_refusals_exit_1_with_the_reason(config: Path) -> None:
     bad_role = run(config, "users", "add", "dana@firm.example", "--role", "owner", code=2)
     assert "'owner' is not one of 'admin', 'accountant'" in bad_role.output
     assert json.loads(run(config, "users", "list", "--json").output) == []
+
+
+def test_a_token_is_printed_once_and_listed_by_its_hint_only(config: Path) -> None:
+    run(config, "users", "add", "dana@firm.example", "--role", "admin",
+        "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    made = json.loads(run(config, "tokens", "create", "--user", "dana@firm.example",
+                          "--read-only", "--json").output)  # fmt: skip
+    secret = made["token"]
+    assert made["read_only"] is True and secret.startswith("acchub_")
+    listed = run(config, "tokens", "list").output
+    assert secret not in listed and made["hint"] in listed and "read-only" in listed
+    app = App.open(load_settings(config))
+    try:
+        assert tokens.bearer(app, secret) is not None
+        run(config, "tokens", "revoke", str(made["id"]))
+        assert tokens.bearer(app, secret) is None
+    finally:
+        app.close()
+    assert json.loads(run(config, "tokens", "list", "--json").output)[0]["revoked"] is True
+    assert "no account for eve" in run(config, "tokens", "create", "--user", "eve@x.example",
+                                       code=1).output  # fmt: skip
