@@ -361,6 +361,30 @@ class HttpSettings(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class WebSettings(_Model):
+    """``web:``: the dashboard. It binds to loopback; put it behind a TLS reverse proxy and set
+    ``base_url`` to the address people open, so cookies are ``Secure`` and ``__Host-``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    base_url: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    session_idle_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
+    session_absolute_hours: Annotated[int, Field(ge=1, le=720)] = 12
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (or http:// on loopback)")
+        return value.rstrip("/") if value else value
+
+    @property
+    def https(self) -> bool:
+        return bool(self.base_url and self.base_url.startswith("https://"))
+
+
 class LimitsSettings(_Model):
     """``limits:``: what one email may cost to fetch and parse (see acchub_mailbot/core/limits.py).
     The defaults are those of :class:`~acchub_mailbot.core.limits.Limits`."""
@@ -392,6 +416,7 @@ class Settings(_Model):
     verification: VerificationSettings = VerificationSettings()
     poll: PollSettings = PollSettings()
     http: HttpSettings = HttpSettings()
+    web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
     limits: LimitsSettings = LimitsSettings()
 

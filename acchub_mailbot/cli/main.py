@@ -31,6 +31,7 @@ from acchub_mailbot.cli.failed import failed, replay
 from acchub_mailbot.cli.status import status
 from acchub_mailbot.cli.tokens import tokens
 from acchub_mailbot.cli.users import users
+from acchub_mailbot.cli.web import web
 from acchub_mailbot.logs import escape_controls, setup_logging
 
 
@@ -201,3 +202,4 @@ main.add_command(replay)
 main.add_command(status)
 main.add_command(tokens)
 main.add_command(users)
+main.add_command(web)

@@ -226,6 +226,12 @@ def run_service(app: App) -> int:
         )
         server.start()
         closers.append(server.stop)
+    if app.settings.web.enabled:
+        from acchub_mailbot.web.serve import BackgroundWeb
+
+        dashboard = BackgroundWeb(app)
+        dashboard.start()
+        closers.append(dashboard.stop)
     if idle is not None:
         # Mailboxes are watched once this instance holds them, after their first poll, and
         # dropped when a heartbeat hands them over.
