@@ -138,7 +138,8 @@ class ImapSettings(_SecretSource):
 DIGEST_TO_FORWARDERS = "forwarders"
 
 
-def _is_address(value: str) -> bool:
+def is_address(value: str) -> bool:
+    """A plausible email address: local part, ``@``, a dotted domain, no whitespace."""
     local, at, domain = value.partition("@")
     return bool(at and local and "." in domain and not any(c.isspace() for c in value))
 
@@ -159,7 +160,7 @@ class AccountantSettings(_Model):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        if not _is_address(value.strip()):
+        if not is_address(value.strip()):
             raise ValueError(f"{value!r} is not an email address")
         return value.strip().lower()
 
@@ -192,7 +193,7 @@ class MailboxSettings(_Model):
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for address in value:
-            if address != DIGEST_TO_FORWARDERS and not _is_address(address):
+            if address != DIGEST_TO_FORWARDERS and not is_address(address):
                 raise ValueError(
                     f"{address!r} is not an email address (nor the keyword {DIGEST_TO_FORWARDERS})"
                 )

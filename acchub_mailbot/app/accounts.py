@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.config import is_address
 from acchub_mailbot.core.roles import ROLES
 from acchub_mailbot.errors import Refused
 from acchub_mailbot.store import users
@@ -50,13 +51,6 @@ def password_problem(password: str, email: str) -> str | None:
 def new_password() -> str:
     """A random password for an account created or reset without one: 20 URL-safe characters."""
     return secrets.token_urlsafe(15)
-
-
-def _email_problem(email: str) -> str | None:
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in email):
-        return f"{email!r} is not an email address"
-    return None
 
 
 @dataclass(frozen=True)
@@ -95,9 +89,8 @@ def add_user(app: App, email: str, role: str, password: str | None) -> Account:
     """Create an account; ``password`` None makes one that signs in only through single
     sign-on until a password is set."""
     email = normalize_email(email)
-    problem = _email_problem(email)
-    if problem:
-        raise Refused(problem)
+    if not is_address(email):
+        raise Refused(f"{email!r} is not an email address")
     if role not in ROLES:
         raise Refused(f"role {role!r} is not one of {', '.join(ROLES)}")
     if password is not None and (problem := password_problem(password, email)):

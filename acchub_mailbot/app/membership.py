@@ -59,6 +59,10 @@ def fair_share(mailboxes: int, live: Sequence[str], me: str) -> int:
     return base + (1 if ranked.index(me) < extra else 0)
 
 
+def _at_share(mine: int, enabled: int) -> str:
+    return f"this instance already polls its share ({mine} of {enabled})"
+
+
 def _clock(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -135,7 +139,7 @@ class Membership:
             if i not in gone and not gone_here(i, own_id=me)
         ]
         if me not in live:
-            live = sorted([*live, me])
+            live.append(me)
         return fair_share(enabled, live, me), len(live)
 
     @contextlib.contextmanager
@@ -202,7 +206,7 @@ class Membership:
             full = current is None and mine >= share
             if full and (previous is None or previous in gone):
                 self._note_full(mine, share, enabled)
-                return f"this instance already polls its share ({mine} of {enabled})"
+                return _at_share(mine, enabled)
             # At its share, a mailbox held by a live instance is still waited for (and said
             # so), but not taken.
             held = (
@@ -242,11 +246,7 @@ class Membership:
 
     def _note_full(self, mine: int, share: int, enabled: int) -> None:
         with self._lock:
-            self._full = (
-                f"this instance already polls its share ({mine} of {enabled})"
-                if mine >= share
-                else None
-            )
+            self._full = _at_share(mine, enabled) if mine >= share else None
 
     def _record_waiting(self) -> None:
         """Write the mailboxes waited for at once, not only at the next heartbeat."""

@@ -26,7 +26,8 @@ PREFIX = "acchub_"
 HINT_LENGTH = len(PREFIX) + 4
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """What is stored of a high-entropy secret (a token, a session cookie): its SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -81,7 +82,7 @@ def create_token(app: App, email: str, *, read_only: bool) -> tuple[TokenInfo, s
         user = users.require(session, normalize_email(email))
         token = ApiToken(
             user_id=user.id,
-            digest=_digest(secret),
+            digest=digest(secret),
             hint=secret[:HINT_LENGTH],
             read_only=read_only,
             created_at=utcnow(),
@@ -117,7 +118,7 @@ def bearer(app: App, token: str) -> Bearer | None:
     if not token.startswith(PREFIX):
         return None
     with app.sessions.begin() as session:
-        found = users.token_by_digest(session, _digest(token))
+        found = users.token_by_digest(session, digest(token))
         if found is None or found.revoked_at is not None:
             return None
         user = session.get(User, found.user_id)

@@ -14,7 +14,6 @@ of them leaves the window.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from sqlalchemy import func, select, update
 
 from acchub_mailbot.app.accounts import authenticate, normalize_email
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.app.tokens import digest
 from acchub_mailbot.errors import NotFound, Refused
 from acchub_mailbot.store import users
 from acchub_mailbot.store.models import SignInAttempt, User, WebSession, utcnow
@@ -43,10 +43,6 @@ class Throttled(Refused):
 
 #: A request refreshes ``last_seen_at`` at most this often, so reading pages is not a write each.
 TOUCH_EVERY = timedelta(seconds=60)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,22 +73,22 @@ def sign_in(
     Raises ``Throttled`` when this account or address has failed too often lately.
     """
     email = normalize_email(email)
+    address = (address or "")[:64] or None
     _check_throttle(app, email, address)
     account = authenticate(app, email, password)
     with app.sessions.begin() as session:
         session.add(
             SignInAttempt(email=email[:320], address=address, succeeded=account is not None)
         )
-    if account is None:
-        return None
-    token = secrets.token_urlsafe(32)
-    with app.sessions.begin() as session:
+        if account is None:
+            return None
+        token = secrets.token_urlsafe(32)
         user = users.require(session, account.email)
         row = WebSession(
-            digest=_digest(token),
+            digest=digest(token),
             user_id=user.id,
             csrf=secrets.token_urlsafe(32),
-            address=(address or "")[:64] or None,
+            address=address,
             user_agent=(user_agent or "")[:200] or None,
         )
         session.add(row)
@@ -112,7 +108,6 @@ def _check_throttle(app: App, email: str, address: str | None) -> None:
         for query, limit in checks:
             count, oldest = session.execute(query).one()
             if count >= limit and oldest is not None:
-                oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=since.tzinfo)
                 raise Throttled(int((oldest + WINDOW - utcnow()).total_seconds()) + 1)
 
 
@@ -129,7 +124,7 @@ def current(app: App, token: str | None) -> SignedIn | None:
     now = utcnow()
     with app.sessions.begin() as session:
         row = session.scalars(
-            select(WebSession).where(WebSession.digest == _digest(token))
+            select(WebSession).where(WebSession.digest == digest(token))
         ).one_or_none()
         if row is None or row.ended_at is not None:
             return None
@@ -149,7 +144,7 @@ def sign_out(app: App, token: str | None) -> None:
     with app.sessions.begin() as session:
         session.execute(
             update(WebSession)
-            .where(WebSession.digest == _digest(token), WebSession.ended_at.is_(None))
+            .where(WebSession.digest == digest(token), WebSession.ended_at.is_(None))
             .values(ended_at=utcnow())
         )
 

@@ -105,17 +105,21 @@ def users_list(config_path: Path | None, as_json: bool) -> None:
     )
 
 
+def _set_disabled(config_path: Path | None, email: str, disabled: bool) -> None:
+    from acchub_mailbot.app.accounts import set_disabled
+
+    app = _open_app(config_path)
+    account = set_disabled(app, email, disabled)
+    app.close()
+    click.echo(f"{'disabled' if disabled else 'enabled'} {account.email}")
+
+
 @users.command("disable")
 @_config_option
 @click.argument("email")
 def users_disable(config_path: Path | None, email: str) -> None:
     """Disable an account: it can no longer sign in. Its history is kept."""
-    from acchub_mailbot.app.accounts import set_disabled
-
-    app = _open_app(config_path)
-    account = set_disabled(app, email, True)
-    app.close()
-    click.echo(f"disabled {account.email}")
+    _set_disabled(config_path, email, True)
 
 
 @users.command("enable")
@@ -123,12 +127,7 @@ def users_disable(config_path: Path | None, email: str) -> None:
 @click.argument("email")
 def users_enable(config_path: Path | None, email: str) -> None:
     """Enable a disabled account again."""
-    from acchub_mailbot.app.accounts import set_disabled
-
-    app = _open_app(config_path)
-    account = set_disabled(app, email, False)
-    app.close()
-    click.echo(f"enabled {account.email}")
+    _set_disabled(config_path, email, False)
 
 
 @users.command("reset-password")

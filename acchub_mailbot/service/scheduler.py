@@ -170,6 +170,12 @@ def build_scheduler(
             else:
                 hub.unwatch(mailbox.name)
 
+        def handed_over(names: list[str]) -> None:
+            for name in names:
+                hub.unwatch(name)
+
+        app.membership.on_handed_over = handed_over
+
     for mailbox in app.mailboxes():
         scheduler.add_job(
             wakes.run,
@@ -234,16 +240,9 @@ def run_service(app: App) -> int:
         closers.append(dashboard.stop)
     if idle is not None:
         # Mailboxes are watched once this instance holds them, after their first poll, and
-        # dropped when a heartbeat hands them over.
+        # dropped when a poll or a heartbeat finds them held elsewhere (see build_scheduler).
         idle.start()
         closers.append(idle.close)
-        hub = idle
-
-        def handed_over(names: list[str]) -> None:
-            for name in names:
-                hub.unwatch(name)
-
-        app.membership.on_handed_over = handed_over
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal signals_seen

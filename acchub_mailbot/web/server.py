@@ -61,6 +61,12 @@ class Dashboard:
         html = self.templates.get_template(name).render(**values)
         return HTMLResponse(html, status_code=code)
 
+    def _expired(self) -> Response:
+        """A form whose CSRF token is missing or wrong: refused, and nothing done."""
+        return self._page(
+            "error.html.j2", 403, who=None, message="The form expired. Sign in again."
+        )
+
     def _set_cookie(self, response: Response, key: str, value: str, max_age: int) -> None:
         response.set_cookie(
             key, value, max_age=max_age, path="/", secure=self.web.https, httponly=True,
@@ -94,9 +100,7 @@ class Dashboard:
     async def login(self, request: Request) -> Response:
         form = await request.form()
         if not same_token(request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get("csrf", ""))):
-            return self._page(
-                "error.html.j2", 403, who=None, message="The form expired. Sign in again."
-            )
+            return self._expired()
         try:
             started = await run_in_threadpool(
                 websessions.sign_in,
@@ -122,9 +126,7 @@ class Dashboard:
         who = await self._signed_in(request)
         form = await request.form()
         if who is None or not same_token(who.csrf, str(form.get("csrf", ""))):
-            return self._page(
-                "error.html.j2", 403, who=None, message="The form expired. Sign in again."
-            )
+            return self._expired()
         await run_in_threadpool(websessions.sign_out, self.app, request.cookies.get(self.cookie))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(self.cookie, path="/", secure=self.web.https, httponly=True)
