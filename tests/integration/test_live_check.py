@@ -28,6 +28,7 @@ from acchub_mailbot.verify.urlcheck import (
     format_result,
     system_resolver,
 )
+from tests.servers.dovecot import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -189,12 +190,6 @@ def redirect_to(location: str) -> Behaviour:
 
 def status(code: int) -> Behaviour:
     return lambda handler: handler.reply(code, {}, b"error page")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- verified -----------------------------------------------------------------------------

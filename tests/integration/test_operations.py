@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import mailbox
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,16 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests import mailfactory, support
-from tests.servers.dovecot import ImapAccount
+from tests.servers.dovecot import ImapAccount, free_port
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_replay_runs_saved_mail_through_the_pipeline_once(

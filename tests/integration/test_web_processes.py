@@ -13,16 +13,18 @@ import httpx
 import pytest
 
 from tests import mailfactory, support
-from tests.servers.dovecot import ImapAccount
+from tests.servers.dovecot import ImapAccount, free_port
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def database_only(tmp_path: Path, database_url: str) -> Path:
+    """A config with a database and nothing else: all the dashboard needs."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database:\n  url: {database_url}\n", encoding="utf-8")
+    config.chmod(0o600)
+    return config
 
 
 def answers(port: int) -> bool:
@@ -35,9 +37,7 @@ def answers(port: int) -> bool:
 def test_the_web_command_serves_sign_in_and_stops_on_sigterm(
     tmp_path: Path, database_url: str
 ) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database:\n  url: {database_url}\n", encoding="utf-8")
-    config.chmod(0o600)
+    config = database_only(tmp_path, database_url)
     port = free_port()
     log = tmp_path / "web.log"
     with log.open("wb") as handle:
@@ -60,9 +60,7 @@ def test_the_web_command_serves_sign_in_and_stops_on_sigterm(
 
 
 def test_a_port_in_use_is_a_clear_error(tmp_path: Path, database_url: str) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(f"database:\n  url: {database_url}\n", encoding="utf-8")
-    config.chmod(0o600)
+    config = database_only(tmp_path, database_url)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

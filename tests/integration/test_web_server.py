@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from acchub_mailbot.app import accounts, clients, tokens
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import owners
 from acchub_mailbot.web.security import HEADERS
-from acchub_mailbot.web.server import create_web
+from acchub_mailbot.web.serve import BackgroundWeb
+from tests.servers.dovecot import free_port
 
 ADMIN = ("dana@firm.example", "admin passphrase 1")
 ALEX = ("alex@firm.example", "alex passphrase 22")
@@ -41,12 +38,6 @@ class Site:
         return made
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def site(database_url: str) -> Iterator[Site]:
     app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
@@ -63,22 +54,14 @@ def site(database_url: str) -> Iterator[Site]:
         with app.sessions.begin() as session:
             owners.add_owner(session, card["id"], owner)
         ids[owner] = card["id"]
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_web(app), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    port = free_port()
+    web = BackgroundWeb(app, "127.0.0.1", port)
+    assert web.start(), "uvicorn did not start"
     made = Site(app, f"http://127.0.0.1:{port}", ids)
     yield made
     for opened in made.opened:
         opened.close()
-    server.should_exit = True
-    thread.join(10)
+    web.stop()
     app.close()
 
 
