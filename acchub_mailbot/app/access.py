@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from acchub_mailbot.app import clients
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.core.clientquery import ClientQuery
 from acchub_mailbot.core.roles import ADMIN
 from acchub_mailbot.errors import NotFound
 
@@ -25,15 +26,13 @@ def _owns(viewer: Viewer, client: dict[str, Any]) -> bool:
     return viewer.role == ADMIN or viewer.email in (client.get("owners") or [])
 
 
-def clients_for(
-    app: App, viewer: Viewer, *, status: str | None = None, owner: str | None = None
-) -> list[dict[str, Any]]:
-    """The clients this viewer may see, with the same filters as ``clients list``."""
+def clients_for(app: App, viewer: Viewer, query: ClientQuery) -> clients.ClientPage:
+    """The clients this viewer may see that match ``query``; an accountant's are their own."""
     if viewer.role != ADMIN:
-        if owner is not None and owner.strip().lower() != viewer.email:
-            return []
-        owner = viewer.email
-    return clients.list_clients(app, status=status, owner=owner)
+        if query.owner is not None and query.owner != viewer.email:
+            return clients.ClientPage([], 0, query)
+        query = query.for_owner(viewer.email)
+    return clients.find_clients(app, query)
 
 
 def client_for(app: App, viewer: Viewer, ref: str) -> dict[str, Any]:
@@ -42,3 +41,9 @@ def client_for(app: App, viewer: Viewer, ref: str) -> dict[str, Any]:
     if not _owns(viewer, card):
         raise NotFound(f"no client {ref}")
     return card
+
+
+def require_admin(viewer: Viewer) -> None:
+    """Admin-only pages are "not found" to anyone else, like another accountant's client."""
+    if viewer.role != ADMIN:
+        raise NotFound("no such page")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.core.clientquery import ClientQuery, pages
 from acchub_mailbot.core.urlrules import check_client_url
 from acchub_mailbot.errors import Refused
-from acchub_mailbot.store import owners, registry
+from acchub_mailbot.store import clientsearch, owners, registry
 from acchub_mailbot.verify.urlcheck import VerificationResult
 
 STATUSES = registry.STATUSES
@@ -40,12 +41,32 @@ def list_clients(
     app: App, *, status: str | None = None, owner: str | None = None
 ) -> list[dict[str, Any]]:
     """Clients in ID order, optionally of one status or forwarded by one accountant."""
+    query = ClientQuery(
+        status=status, owner=owners.normalize_address(owner) if owner else None, per_page=None
+    )
+    return find_clients(app, query).items
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """One page of the Clients list and where it sits in the whole."""
+
+    items: list[dict[str, Any]]
+    total: int
+    query: ClientQuery
+
+    @property
+    def pages(self) -> int:
+        return pages(self.total, self.query.per_page)
+
+
+def find_clients(app: App, query: ClientQuery) -> ClientPage:
+    """The clients matching ``query``: filters, search and sorting done by the database."""
     with app.sessions() as session:
-        items = list(registry.list_clients(session, status=status))
-        if owner:
-            owned = {c.id for c in owners.clients_of_owner(session, owner)}
-            items = [c for c in items if c.id in owned]
-        return [registry.client_as_dict(c, owners=owners.owners_of(session, c.id)) for c in items]
+        rows, total = clientsearch.search(session, query)
+        names = owners.owners_by_client(session, [c.id for c in rows])
+        items = [registry.client_as_dict(c, owners=names[c.id]) for c in rows]
+    return ClientPage(items, total, query)
 
 
 def show_client(app: App, ref: str) -> dict[str, Any]:
@@ -176,9 +197,14 @@ def export_clients(app: App, fmt: str = "csv") -> tuple[str, int]:
         data = [registry.client_as_dict(c) for c in registry.list_clients(session)]
     if fmt == "json":
         return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", len(data)
+    return as_csv(data), len(data)
+
+
+def as_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Clients as CSV in ``EXPORT_COLUMNS``, every cell safe to open in a spreadsheet."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for row in data:
+    for row in rows:
         writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
-    return buffer.getvalue(), len(data)
+    return buffer.getvalue()

@@ -177,6 +177,14 @@ def apply_message(
         "forwarded_by": decision.forwarded_by,
         "forwarder": judgement.forwarder if judgement else None,
         "forwarder_allowed": judgement.allowed if judgement else None,
+        # What "register anyway" in Needs attention registers, after a person looked.
+        "candidate": {
+            "client_url": decision.client_url,
+            "company_name": decision.company_name,
+            "access_link": decision.access_link,
+            "add_client_link": decision.add_client_link,
+            "rejected_url": decision.rejected_url,
+        },
     }
     row.state = "decided"
     row.last_error = None

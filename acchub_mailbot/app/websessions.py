@@ -18,12 +18,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from acchub_mailbot.app.accounts import authenticate, normalize_email
+from acchub_mailbot.app.audit import SIGN_IN, SIGN_IN_FAILED, SIGN_OUT
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.app.tokens import digest
 from acchub_mailbot.errors import NotFound, Refused
+from acchub_mailbot.store import audit as store_audit
 from acchub_mailbot.store import users
 from acchub_mailbot.store.models import SignInAttempt, User, WebSession, utcnow
 
@@ -80,6 +82,8 @@ def sign_in(
         session.add(
             SignInAttempt(email=email[:320], address=address, succeeded=account is not None)
         )
+        action = SIGN_IN if account is not None else SIGN_IN_FAILED
+        store_audit.add(session, email, action, address=address)
         if account is None:
             return None
         token = secrets.token_urlsafe(32)
@@ -138,15 +142,20 @@ def current(app: App, token: str | None) -> SignedIn | None:
         return SignedIn(row.id, user.email, user.role, row.csrf)
 
 
-def sign_out(app: App, token: str | None) -> None:
+def sign_out(app: App, token: str | None, *, address: str | None = None) -> None:
     if not token:
         return
     with app.sessions.begin() as session:
-        session.execute(
-            update(WebSession)
-            .where(WebSession.digest == digest(token), WebSession.ended_at.is_(None))
-            .values(ended_at=utcnow())
-        )
+        row = session.scalars(
+            select(WebSession).where(
+                WebSession.digest == digest(token), WebSession.ended_at.is_(None)
+            )
+        ).one_or_none()
+        if row is None:
+            return
+        row.ended_at = utcnow()
+        user = session.get(User, row.user_id)
+        store_audit.add(session, user.email if user else "?", SIGN_OUT, address=address)
 
 
 def sessions_of(app: App, who: SignedIn) -> list[SessionInfo]:

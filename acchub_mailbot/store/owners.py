@@ -92,6 +92,21 @@ def owners_of(session: Session, client_id: int) -> list[str]:
     return list(rows)
 
 
+def owners_by_client(session: Session, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The owners of many clients in one query, first forwarder first."""
+    found: dict[int, list[str]] = {i: [] for i in ids}
+    for chunk_start in range(0, len(ids), 900):
+        chunk = list(ids[chunk_start : chunk_start + 900])
+        rows = session.execute(
+            select(ClientOwner.client_id, ClientOwner.address)
+            .where(ClientOwner.client_id.in_(chunk))
+            .order_by(ClientOwner.first_seen_at, ClientOwner.id)
+        ).all()
+        for client_id, address in rows:
+            found[client_id].append(address)
+    return found
+
+
 def clients_of_owner(session: Session, address: str) -> Sequence[Client]:
     """The clients ``address`` owns (``clients list --owner``), oldest first."""
     return session.scalars(

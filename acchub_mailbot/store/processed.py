@@ -82,3 +82,33 @@ def new_replay_row(session: Session, mailbox: str, key: int) -> ProcessedMessage
     session.add(row)
     session.flush()
     return row
+
+
+#: Verdicts a person should look at in Needs attention.
+REVIEW_VERDICTS = ("needs_review", "rejected")
+
+
+def awaiting_review(
+    session: Session, *, sender: str | None = None, limit: int = 200
+) -> list[ProcessedMessage]:
+    """Decided messages a person should look at and has not yet decided on, newest first.
+
+    The decision lives in ``reasons["review"]``; JSON is not filtered portably in SQL, so the
+    rows are read in batches until ``limit`` undecided ones are found.
+    """
+    query = select(ProcessedMessage).where(
+        ProcessedMessage.verdict.in_(REVIEW_VERDICTS), ProcessedMessage.duplicate_of.is_(None)
+    )
+    if sender is not None:
+        query = query.where(func.lower(ProcessedMessage.sender) == sender)
+    found: list[ProcessedMessage] = []
+    offset = 0
+    while len(found) < limit:
+        batch = session.scalars(
+            query.order_by(ProcessedMessage.id.desc()).limit(500).offset(offset)
+        ).all()
+        if not batch:
+            break
+        found.extend(r for r in batch if not (r.reasons or {}).get("review"))
+        offset += len(batch)
+    return found[:limit]

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from acchub_mailbot.core import clientquery
 from acchub_mailbot.errors import NotFound, Refused
 from acchub_mailbot.store.models import Client, ClientHistory, utcnow
 
-STATUSES = ("pending_verification", "registered", "needs_review", "rejected", "archived")
+STATUSES = clientquery.STATUSES
 
 #: Fields a person may change with ``clients edit``; the pipeline respects their edits.
 EDITABLE_FIELDS = (

@@ -9,12 +9,8 @@ an injected resolver, and port 443 is redirected to the server's port by the tes
 from __future__ import annotations
 
 import socket
-import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,137 +25,21 @@ from acchub_mailbot.verify.urlcheck import (
     system_resolver,
 )
 from tests.servers.dovecot import free_port
+from tests.servers.https import (
+    BC,
+    CLIENT_URL,
+    EVIL,
+    LOGIN,
+    TENANT,
+    Handler,
+    World,
+    ok,
+    open_world,
+    redirect_to,
+    status,
+)
 
 pytestmark = pytest.mark.integration
-
-BC = "businesscentral.dynamics.com"
-LOGIN = "login.microsoftonline.com"
-EVIL = "evil.example"
-TENANT = "contoso.onmicrosoft.com"
-CLIENT_URL = f"https://{BC}/{TENANT}"
-LOCAL = ("127.0.0.0/8",)
-
-
-@dataclass
-class Seen:
-    """What a request looked like from the server's side."""
-
-    host: str
-    path: str
-    headers: dict[str, str]
-
-
-Behaviour = Callable[["_Handler"], None]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPSServer
-
-    def do_GET(self) -> None:
-        self.server.seen.append(
-            Seen(
-                self.headers.get("Host", ""),
-                self.path,
-                {k.lower(): v for k, v in self.headers.items()},
-            )
-        )
-        self.server.behaviour(self)
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
-
-    def reply(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _HTTPSServer(ThreadingHTTPServer):
-    """An HTTPS server doing the TLS handshake in the request thread, counting connections."""
-
-    daemon_threads = True
-
-    def __init__(self, context: ssl.SSLContext, behaviour: Behaviour) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.context = context
-        self.behaviour = behaviour
-        self.seen: list[Seen] = []
-        self.sni: list[str | None] = []
-        self.connections = 0
-        self.handler_errors: list[BaseException] = []
-        self.release = threading.Event()
-        context.sni_callback = self._record_sni
-
-    def _record_sni(self, _obj: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
-        self.sni.append(name)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        self.connections += 1
-        return sock, address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(5)
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except OSError:
-            return
-        try:
-            _Handler(tls, client_address, self)
-        except OSError as exc:
-            self.handler_errors.append(exc)
-        finally:
-            tls.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-@dataclass
-class World:
-    """The test's CA, its servers, and a resolver mapping names to loopback."""
-
-    tmp: Path
-    ca: trustme.CA
-    ca_file: str
-    names: dict[str, list[str]] = field(default_factory=dict)
-    lookups: list[str] = field(default_factory=list)
-    servers: list[_HTTPSServer] = field(default_factory=list)
-
-    def resolver(self, host: str, port: int) -> list[str]:
-        self.lookups.append(host)
-        if host not in self.names:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return list(self.names[host])
-
-    def server(self, behaviour: Behaviour, *cert_names: str) -> _HTTPSServer:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert(*(cert_names or (BC, LOGIN, EVIL))).configure_cert(context)
-        server = _HTTPSServer(context, behaviour)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        self.servers.append(server)
-        return server
-
-    def settings(self, port: int, **overrides: Any) -> LiveCheckSettings:
-        values: dict[str, Any] = {
-            "timeout_seconds": 2.0,
-            "allow_networks": LOCAL,
-            "ca_file": self.ca_file,
-            "port_overrides": {443: port},
-        }
-        values.update(overrides)
-        return LiveCheckSettings(**values)
-
-    def check(self, port: int, url: str = CLIENT_URL, **overrides: Any) -> Any:
-        with LiveChecker(self.settings(port, **overrides), resolver=self.resolver) as checker:
-            return checker.check(url)
 
 
 @pytest.fixture(scope="module")
@@ -169,27 +49,7 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def world(tmp_path: Path, ca: trustme.CA) -> Iterator[World]:
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    w = World(tmp_path, ca, str(ca_file))
-    w.names = {BC: ["127.0.0.1"], LOGIN: ["127.0.0.1"], EVIL: ["127.0.0.1"]}
-    yield w
-    for server in w.servers:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-
-
-def ok(handler: _Handler) -> None:
-    handler.reply(200, {"Content-Type": "text/html"}, b"<html>Business Central</html>")
-
-
-def redirect_to(location: str) -> Behaviour:
-    return lambda handler: handler.reply(302, {"Location": location})
-
-
-def status(code: int) -> Behaviour:
-    return lambda handler: handler.reply(code, {}, b"error page")
+    yield from open_world(tmp_path, ca)
 
 
 # --- verified -----------------------------------------------------------------------------
@@ -244,7 +104,7 @@ def test_redirect_to_microsoft_sign_in_is_verified_without_contacting_it(world: 
 def test_relative_redirect_within_business_central_is_followed(world: World) -> None:
     """BC's own redirects to an environment are followed hop by hop until the 200."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         if handler.path == f"/{TENANT}":
             handler.reply(302, {"Location": f"/{TENANT}/Production?company=CRONUS"})
         else:
@@ -270,7 +130,7 @@ def test_legacy_financials_host_is_checked_too(world: World) -> None:
 def test_cookies_do_not_carry_over_between_checks(world: World) -> None:
     """A cookie set during one check is not sent in the next one by the same checker."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         handler.reply(200, {"Set-Cookie": "session=abc; Path=/; Secure"}, b"ok")
 
     server = world.server(behaviour)
@@ -329,7 +189,7 @@ def test_tenant_not_found_fails(world: World, code: int) -> None:
 def test_redirect_loop_fails(world: World) -> None:
     """Two URLs redirecting to each other end as failed, naming the loop."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         other = f"/{TENANT}/Env" if handler.path == f"/{TENANT}" else f"/{TENANT}"
         handler.reply(302, {"Location": other})
 
@@ -343,7 +203,7 @@ def test_redirect_loop_fails(world: World) -> None:
 def test_too_many_redirects_fails(world: World) -> None:
     """An endless chain of distinct redirects stops after max_redirects hops."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         handler.reply(302, {"Location": f"/{TENANT}/Env{len(handler.server.seen)}"})
 
     server = world.server(behaviour)
@@ -399,7 +259,7 @@ def test_server_errors_and_throttling_are_unreachable(world: World, code: int) -
 def test_server_that_never_answers_is_unreachable_after_the_timeout(world: World) -> None:
     """TLS completes but no HTTP response comes: the read timeout ends the check."""
 
-    def silent(handler: _Handler) -> None:
+    def silent(handler: Handler) -> None:
         handler.server.release.wait(10)
 
     server = world.server(silent)
@@ -442,7 +302,7 @@ def test_dns_failure_is_unreachable(world: World) -> None:
 def test_slow_drip_is_cut_by_the_overall_deadline(world: World) -> None:
     """A server sending one header byte at a time cannot hold the check past its deadline."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
             if handler.server.release.wait(0.1):
                 return
@@ -464,7 +324,7 @@ def test_slow_drip_is_cut_by_the_overall_deadline(world: World) -> None:
 def test_large_body_is_not_read_past_max_bytes(world: World) -> None:
     """An endless body is read only up to the cap; the check ends promptly as verified."""
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Length", str(10**12))
         handler.end_headers()
@@ -553,7 +413,7 @@ def test_each_new_connection_is_checked_again_against_rebinding(world: World) ->
         world.lookups.append(host)
         return next(answers)
 
-    def behaviour(handler: _Handler) -> None:
+    def behaviour(handler: Handler) -> None:
         # HTTP/1.0 without keep-alive: the next hop needs a new connection.
         handler.reply(302, {"Location": f"/{TENANT}/Production", "Connection": "close"})
 

@@ -1,0 +1,77 @@
+"""Signing in and out, and the unauthenticated health check."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from acchub_mailbot.app import websessions
+from acchub_mailbot.web.board import Board
+from acchub_mailbot.web.security import same_token
+
+LOGIN_CSRF_COOKIE = "acchub_login_csrf"
+
+
+def routes(board: Board) -> list[Route]:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/clients", status_code=303)
+
+    def login_page(request: Request, *, error: str | None, status: int) -> Response:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = board.page("login.html.j2", status, csrf=token, error=error)
+        board.set_cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
+        return response
+
+    async def login_form(request: Request) -> Response:
+        if await board.signed_in(request) is not None:
+            return RedirectResponse("/clients", status_code=303)
+        return login_page(request, error=None, status=200)
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        if not same_token(request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get("csrf", ""))):
+            return board.expired()
+        try:
+            started = await board.call(
+                websessions.sign_in,
+                str(form.get("email", "")),
+                str(form.get("password", "")),
+                address=board.address(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+        except websessions.Throttled as exc:
+            response = login_page(request, error=str(exc), status=429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+        if started is None:
+            return login_page(request, error="Wrong email or password.", status=401)
+        token, _who = started
+        response = RedirectResponse("/clients", status_code=303)
+        board.set_cookie(response, board.cookie, token, board.web.session_absolute_hours * 3600)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+        return response
+
+    async def logout(request: Request) -> Response:
+        posted = await board.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        await board.call(
+            websessions.sign_out, request.cookies.get(board.cookie), address=board.address(request)
+        )
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(board.cookie, path="/", secure=board.web.https, httponly=True)
+        return response
+
+    return [
+        Route("/healthz", healthz),
+        Route("/", home),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]

@@ -1,0 +1,263 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright (nothing downloaded),
+against the dashboard served by uvicorn on loopback, over the test's database.
+
+One accountant's working session end to end (sign in, find a client, edit it, reveal its access
+link, test its URL against a local HTTPS server, register a held item, export CSV, sign out),
+the hostile company name inert in the parsed page, another accountant kept out, the admin's
+audit log, and screenshots of the main pages at desktop and phone width. Screenshots go to
+``$ACCHUB_TEST_ARTIFACTS/screenshots`` (default ``build/test-artifacts/screenshots``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app.runtime import App
+from acchub_mailbot.config import parse_settings
+from acchub_mailbot.store import owners, registry
+from acchub_mailbot.store.models import AuditEntry, WebSession
+from acchub_mailbot.verify.urlcheck import LiveChecker
+from acchub_mailbot.web.serve import BackgroundWeb
+from tests.servers.dovecot import free_port
+from tests.servers.https import World, ok, open_world
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN = ("dana@firm.example", "admin passphrase 1")
+ALEX = ("alex@firm.example", "alex passphrase 22")
+SAM = ("sam@firm.example", "sam passphrase 333")
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+ACCESS_LINK = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com?signupcode=SECRET42"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def artifacts() -> Path:
+    root = Path(os.environ.get("ACCHUB_TEST_ARTIFACTS", "build/test-artifacts"))
+    folder = root / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class Site:
+    app: App
+    base: str
+    ids: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def world(tmp_path: Path, ca: trustme.CA) -> Iterator[World]:
+    yield from open_world(tmp_path, ca)
+
+
+@pytest.fixture
+def site(database_url: str, world: World) -> Iterator[Site]:
+    app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
+    tenant_page = world.server(ok)
+    app._checker = LiveChecker(world.settings(tenant_page.port), resolver=world.resolver)
+    for (email, password), role in ((ADMIN, "admin"), (ALEX, "accountant"), (SAM, "accountant")):
+        accounts.add_user(app, email, role, password)
+    ids: dict[str, int] = {}
+    for key, name, tenant, owner, link in (
+        ("contoso", "Contoso Ltd", "contoso.onmicrosoft.com", ALEX[0], ACCESS_LINK),
+        ("hostile", HOSTILE, "fabrikam.com", ALEX[0], None),
+        ("held", "Northwind Traders", "northwind.com", ALEX[0], None),
+        ("sams", "Tailspin Toys", "tailspin.com", SAM[0], None),
+    ):
+        fields = {"name": name, "access_link": link}
+        card = clients.add_client(
+            app, url=f"https://businesscentral.dynamics.com/{tenant}", fields=fields
+        )
+        with app.sessions.begin() as session:
+            owners.add_owner(session, card["id"], owner)
+        ids[key] = card["id"]
+    with app.sessions.begin() as session:
+        held = registry.find_client(session, ids["held"])
+        registry.set_status(session, held, "needs_review", actor="test", reason="tenant not found")
+    port = free_port()
+    web = BackgroundWeb(app, "127.0.0.1", port)
+    assert web.start(), "uvicorn did not start"
+    yield Site(app, f"http://127.0.0.1:{port}", ids)
+    web.stop()
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+    made = browser.new_context(base_url=site.base, viewport=DESKTOP, accept_downloads=True)
+    yield made
+    made.close()
+
+
+def sign_in(page: Page, who: tuple[str, str]) -> None:
+    page.goto("/clients")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_label("Email").fill(who[0])
+    page.get_by_label("Password").fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Clients")).to_be_visible()
+
+
+def audit_count(site: Site, action: str) -> int:
+    with site.app.sessions() as session:
+        return session.query(AuditEntry).filter(AuditEntry.action == action).count()
+
+
+def test_an_accountant_works_through_the_hub_in_the_browser(
+    context: BrowserContext, site: Site
+) -> None:
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, ALEX)
+
+    # Only Alex's clients, the hostile name as text and nothing of it run or parsed as markup.
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.get_by_text("Tailspin Toys")).to_have_count(0)
+    names = page.locator("td.name a").all_inner_texts()
+    assert HOSTILE in names
+    assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert page.evaluate("window.pwned") is None and dialogs == []
+
+    # Search finds one client; open its card.
+    page.get_by_label("Search").fill("contos")
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    page.get_by_role("link", name="Contoso Ltd").click()
+    expect(page.get_by_role("heading", name="Contoso Ltd")).to_be_visible()
+
+    # Edit: the field is saved and marked protected.
+    page.get_by_label("Notes").fill("Year-end close in March")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_label("Notes")).to_have_value("Year-end close in March")
+    notes = page.locator("label").filter(has_text="Notes")
+    expect(notes.locator(".protected")).to_have_text(re.compile("edited by hand"))
+
+    # The access link is masked until revealed, and the reveal is audited.
+    assert "SECRET42" not in page.content()
+    assert audit_count(site, "link_revealed") == 0
+    page.get_by_role("button", name="Reveal").first.click()
+    expect(page.locator("a.revealed")).to_have_text(ACCESS_LINK)
+    assert audit_count(site, "link_revealed") == 1
+
+    # Test client URL against the local HTTPS server, each step shown.
+    page.get_by_role("button", name="Test client URL").click()
+    expect(page.get_by_role("heading", name="Test client URL: verified")).to_be_visible()
+    steps = page.locator("ol.steps li").all_inner_texts()
+    assert any(step.startswith("rules:") for step in steps)
+    assert any("200" in step for step in steps)
+    expect(page.get_by_role("link", name="Go to company")).to_have_attribute(
+        "href", "https://businesscentral.dynamics.com/contoso.onmicrosoft.com"
+    )
+
+    # Needs attention: register the held client anyway, with a comment.
+    page.get_by_role("link", name="Needs attention").click()
+    item = page.locator(f'li[data-client-id="{site.ids["held"]}"]')
+    item.get_by_label("Comment").fill("Tenant moved; checked by phone")
+    item.get_by_role("button", name="Register anyway").click()
+    expect(page.get_by_role("heading", name="Northwind Traders")).to_be_visible()
+    expect(page.locator(".summary .status")).to_have_text("registered")
+    page.get_by_role("link", name="Needs attention").click()
+    expect(page.get_by_text("Nothing needs you.")).to_be_visible()
+
+    # Export what the list shows.
+    page.get_by_role("link", name="Clients", exact=True).click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["name"] for r in exported) == sorted(
+        ["Contoso Ltd", "'" + HOSTILE if HOSTILE[0] in "=+-@" else HOSTILE, "Northwind Traders"]
+    )
+    assert all("SECRET42" not in r["access_link"] for r in exported)
+    assert audit_count(site, "clients_exported") == 1
+
+    # Sign out: the session ends in the database and its cookie opens nothing any more.
+    cookies = context.cookies()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    with site.app.sessions() as session:
+        assert all(row.ended_at is not None for row in session.query(WebSession).all())
+    replay = context.browser.new_context(base_url=site.base) if context.browser else None
+    assert replay is not None
+    replay.add_cookies(cookies)
+    again = replay.new_page()
+    again.goto("/clients")
+    expect(again.get_by_role("heading", name="Sign in")).to_be_visible()
+    replay.close()
+
+
+def test_another_accountant_sees_neither_the_client_nor_its_actions(
+    context: BrowserContext, site: Site
+) -> None:
+    page = context.new_page()
+    sign_in(page, SAM)
+    expect(page.locator("tbody tr")).to_have_count(1)
+    reply = page.goto(f"/clients/{site.ids['contoso']}")
+    assert reply is not None and reply.status == 404
+    expect(page.get_by_text("does not exist")).to_be_visible()
+    expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
+    reply = page.goto("/audit")
+    assert reply is not None and reply.status == 404
+
+
+def test_the_main_pages_at_desktop_and_phone_width(browser: Browser, site: Site) -> None:
+    folder = artifacts()
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        for scheme in ("light", "dark"):
+            made = browser.new_context(
+                base_url=site.base,
+                viewport=viewport,
+                color_scheme=scheme,  # type: ignore[arg-type]
+            )
+            page = made.new_page()
+            page.goto("/login")
+            page.screenshot(path=str(folder / f"login-{label}-{scheme}.png"))
+            sign_in(page, ADMIN)
+            for name, path in (
+                ("clients", "/clients"),
+                ("card", f"/clients/{site.ids['contoso']}"),
+                ("attention", "/attention"),
+                ("new", "/clients/new"),
+                ("audit", "/audit"),
+            ):
+                reply = page.goto(path)
+                assert reply is not None and reply.status == 200, path
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{path} scrolls sideways at {label} width"
+                page.screenshot(path=str(folder / f"{name}-{label}-{scheme}.png"), full_page=True)
+            made.close()
+    assert len(list(folder.glob("*.png"))) >= 24
