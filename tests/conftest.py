@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.servers.dovecot import DovecotServer, ImapAccount
+from tests.servers.https import World, open_world
 from tests.servers.postgres import is_postgres_url, temporary_database
 from tests.servers.smtp import SmtpServer
 from tests.servers.tls import TlsFiles, make_tls_files
@@ -33,6 +35,18 @@ def tls_ca() -> Iterator[TlsFiles]:
         yield make_tls_files(directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def https_ca() -> trustme.CA:
+    """The CA of the live-check tests' HTTPS servers (tests/servers/https.py)."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def world(tmp_path: Path, https_ca: trustme.CA) -> Iterator[World]:
+    """Microsoft's host names mapped to loopback, for HTTPS servers the test starts."""
+    yield from open_world(tmp_path, https_ca)
 
 
 @pytest.fixture(scope="session")

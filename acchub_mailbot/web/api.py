@@ -26,6 +26,11 @@ def _unauthorized() -> Response:
     )
 
 
+def _session_csrf(request: Request, who: Viewer) -> bool:
+    """A session (not a token) proves the request came from the dashboard's own page."""
+    return same_token(getattr(who, "csrf", None), request.headers.get("x-csrf-token"))
+
+
 def routes(board: Board) -> list[Route]:
     async def caller(request: Request) -> Viewer | None:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
@@ -61,7 +66,7 @@ def routes(board: Board) -> list[Route]:
         who = await caller(request)
         if who is None:
             return _unauthorized()
-        if not isinstance(who, tokens.Bearer) and not await _session_csrf(request, who):
+        if not isinstance(who, tokens.Bearer) and not _session_csrf(request, who):
             return JSONResponse({"error": "send the session's CSRF token as X-CSRF-Token"}, 403)
         ref = str(request.path_params["client_id"])
         field = request.query_params.get("field") or "access_link"
@@ -72,10 +77,6 @@ def routes(board: Board) -> list[Route]:
         except NotFound:
             return JSONResponse({"error": f"no client {ref}"}, 404)
         return JSONResponse({"id": int(ref), "field": field, "link": link})
-
-    async def _session_csrf(request: Request, who: Viewer) -> bool:
-        expected = getattr(who, "csrf", None)
-        return same_token(expected, request.headers.get("x-csrf-token"))
 
     return [
         Route("/api/clients", list_clients),

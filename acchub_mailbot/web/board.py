@@ -7,7 +7,7 @@ Routes live in their own modules (``signin``, ``clientpages``, ``attention``, ``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +22,6 @@ from acchub_mailbot.app import websessions
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.web.security import same_token
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 SignedIn = websessions.SignedIn
 
 

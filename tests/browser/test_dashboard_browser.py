@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from acchub_mailbot.app import accounts, clients
@@ -31,7 +30,7 @@ from acchub_mailbot.store.models import AuditEntry, WebSession
 from acchub_mailbot.verify.urlcheck import LiveChecker
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
-from tests.servers.https import World, ok, open_world
+from tests.servers.https import World, ok
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,16 +56,6 @@ class Site:
     app: App
     base: str
     ids: dict[str, int]
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def world(tmp_path: Path, ca: trustme.CA) -> Iterator[World]:
-    yield from open_world(tmp_path, ca)
 
 
 @pytest.fixture

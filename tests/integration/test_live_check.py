@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,22 +32,11 @@ from tests.servers.https import (
     Handler,
     World,
     ok,
-    open_world,
     redirect_to,
     status,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def world(tmp_path: Path, ca: trustme.CA) -> Iterator[World]:
-    yield from open_world(tmp_path, ca)
 
 
 # --- verified -----------------------------------------------------------------------------
