@@ -238,6 +238,9 @@ class App:
                 self.metrics.polls.labels(mailbox.name, "ok").inc()
                 self.metrics.poll_duration.labels(mailbox.name).observe(report.seconds)
                 return report
+            # Read before the poll: the poll sees every message below this UIDNEXT, and mail
+            # that arrives during it raises UIDNEXT, so the next check differs and polls it.
+            before = inbox.status()
             recorded = True
             report = poll_mailbox(
                 self.sessions,
@@ -249,9 +252,8 @@ class App:
                 inbox=inbox,
                 sifter=self.sifter,
             )
-            # Read after the poll: mail that arrived during it makes the next check differ.
             recorded = False
-            self._seen[mailbox.name] = inbox.status()
+            self._seen[mailbox.name] = before
             self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
             self.membership.renewed[mailbox.name] = time.monotonic()
         except MailboxUnavailable as exc:

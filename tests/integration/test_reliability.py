@@ -9,12 +9,15 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from acchub_mailbot.app import runtime
+from acchub_mailbot.app.pollstate import PollReport
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import load_settings
 from acchub_mailbot.core.messages import Message
@@ -140,6 +143,40 @@ def test_poison_message_is_quarantined_and_can_be_retried(
     assert (
         json.loads(support.cli(config, "failed", "list", "--json", accounts=accounts).stdout) == []
     )
+
+
+def test_mail_arriving_during_a_poll_is_fetched_by_the_next_one(
+    tmp_path: Path,
+    imap_account: ImapAccount,
+    smtp_server: SmtpServer,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An invitation delivered after a poll searched the folder, but before that poll ended,
+    is fetched by the next poll: the "nothing new" shortcut must not take it for seen."""
+    accounts = {"invites": imap_account}
+    imap_account.append(mailfactory.invitation(tenant="tenant001.onmicrosoft.com"))
+    config = support.write_config(
+        tmp_path / "config.yaml", accounts=accounts, database_url=database_url, smtp=smtp_server
+    )
+    settings = load_settings(config, environ=support.environment(accounts))
+    real_poll = runtime.poll_mailbox
+    late = [mailfactory.invitation(tenant="tenant002.onmicrosoft.com")]
+
+    def poll_then_deliver(*args: Any, **kwargs: Any) -> PollReport:
+        report = real_poll(*args, **kwargs)
+        while late:  # arrives once the poll has fetched, before it is over
+            imap_account.append(late.pop())
+        return report
+
+    monkeypatch.setattr(runtime, "poll_mailbox", poll_then_deliver)
+    app = App.open(settings)
+    try:
+        for _ in range(3):
+            app.poll(settings.mailboxes[0])
+    finally:
+        app.close()
+    assert client_urls(database_url) == [tenant_url(1), tenant_url(2)]
 
 
 def test_recreated_folder_changes_uidvalidity_without_duplicates(
