@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acchub_mailbot.app.pollstate import touch_success_many
 from acchub_mailbot.config import Settings
-from acchub_mailbot.store import leases
+from acchub_mailbot.store import leases, pollrequests
 from acchub_mailbot.store.holders import gone_here
 from acchub_mailbot.store.models import utcnow
 
@@ -83,7 +83,8 @@ class Membership:
         self.stop = stop
         self.held: dict[str, leases.Held] = {}
         self.waiting: dict[str, str] = {}
-        #: Called with a mailbox's name when its holder is gone, so its poll can run now.
+        #: Called with a mailbox's name when its holder is gone or someone asked for a poll
+        #: of a mailbox held here, so its poll can run now.
         self.on_orphan: Callable[[str], None] | None = None
         self.last_polled = time.monotonic()
         self._idle_reason: str | None = None
@@ -95,6 +96,9 @@ class Membership:
         self.on_handed_over: Callable[[list[str]], None] | None = None
         self._quiet: set[str] = set()
         self._busy: set[str] = set()
+        #: Held mailboxes someone asked to poll now ("poll now" in the dashboard): their next
+        #: poll takes the full path, whatever STATUS says.
+        self.asked: set[str] = set()
         #: Why this instance takes no more mailboxes, as of the last claim or heartbeat; None
         #: while it is short of its share.
         self._full: str | None = None
@@ -313,6 +317,9 @@ class Membership:
             share, live = self._share(session, now, len(mailboxes), gone)
             mine = leases.count_held(session, self.instance_id, now)
             handed = self._hand_over(session, mine - share)
+            with self._lock:
+                held = [name for name in self.held if name not in handed]
+            asked = sorted(set(pollrequests.waiting(session, held)) - self.asked)
             orphans: list[str] = []
             if mine < share:
                 enabled = set(mailboxes)
@@ -331,6 +338,7 @@ class Membership:
             self.over_share = mine - len(handed) > share
             for name in renewed:
                 self.renewed[name] = stamp
+            self.asked.update(asked)
         if handed:
             log.info(
                 "handed %d mailbox(es) over: %d live instances share %d mailboxes, "
@@ -343,7 +351,7 @@ class Membership:
             if self.on_handed_over is not None:
                 self.on_handed_over(handed)
         if self.on_orphan is not None:
-            for name in orphans:
+            for name in [*orphans, *asked]:
                 self.on_orphan(name)
         self._warn_when_idle(mailboxes, waiting)
         return orphans

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +32,7 @@ from acchub_mailbot.errors import DatabaseUnavailable, MailboxUnavailable
 from acchub_mailbot.handlers.base import Handler
 from acchub_mailbot.mail.inbox import NETWORK_ERRORS, Inbox
 from acchub_mailbot.mail.sifting import Sifter
-from acchub_mailbot.store import leases
+from acchub_mailbot.store import leases, pollrequests
 from acchub_mailbot.store.database import (
     OPEN_ERRORS,
     make_engine,
@@ -77,6 +78,8 @@ class App:
     _seen: dict[str, tuple[int, int]] = field(default_factory=dict)
     _next_work: dict[str, datetime | None] = field(default_factory=dict)
     _sifter: Sifter | None = None
+    #: Where relative paths of the config are read from (token stores): its file's folder.
+    config_dir: Path = field(default_factory=Path.cwd)
     membership: Membership = field(init=False)
 
     def __post_init__(self) -> None:
@@ -167,7 +170,7 @@ class App:
         only the lease and the health timestamps are renewed."""
         seen = self._seen.get(mailbox.name)
         inbox = self._inboxes.get(mailbox.name)
-        if seen is None or inbox is None:
+        if seen is None or inbox is None or mailbox.name in self.membership.asked:
             return False
         current, uidvalidity = inbox.status(), seen[0]
         if current != seen:
@@ -195,6 +198,8 @@ class App:
         name = mailbox.name
         inbox, seen = self._inboxes.get(name), self._seen.get(name)
         if name not in self.membership.held or inbox is None or seen is None:
+            return False
+        if name in self.membership.asked:
             return False
         if self.membership.over_share:
             return False
@@ -240,7 +245,7 @@ class App:
                 return report
             # Read before the poll: the poll sees every message below this UIDNEXT, and mail
             # that arrives during it raises UIDNEXT, so the next check differs and polls it.
-            before = inbox.status()
+            before, began = inbox.status(), utcnow()
             recorded = True
             report = poll_mailbox(
                 self.sessions,
@@ -254,6 +259,7 @@ class App:
             )
             recorded = False
             self._seen[mailbox.name] = before
+            self._answer_poll_requests(mailbox.name, began)
             self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
             self.membership.renewed[mailbox.name] = time.monotonic()
         except MailboxUnavailable as exc:
@@ -292,6 +298,12 @@ class App:
             report.seconds,
         )
         return report
+
+    def _answer_poll_requests(self, name: str, began: datetime) -> None:
+        """A full poll answers every "poll now" made before it started."""
+        self.membership.asked.discard(name)
+        with self.sessions.begin() as session:
+            pollrequests.answered(session, name, began)
 
     def _count(self, report: PollReport) -> None:
         m, name = self.metrics, report.mailbox

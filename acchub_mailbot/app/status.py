@@ -1,7 +1,8 @@
 """``status`` as a use case: per mailbox health, backlog and lease holder; clients and digests.
 
 Per mailbox it says who holds it, since and until when, and which live instances wait for it
-(``waiting``); an instance is live while it heartbeats.
+(``waiting``); an instance is live while it heartbeats. A "poll now" asked for in the dashboard
+shows until the poll that answers it (``poll_requested_at``).
 
 The shape returned is the contract of ``status --json``; monitors read it.
 """
@@ -19,7 +20,7 @@ from acchub_mailbot.config import MailboxSettings
 from acchub_mailbot.mail.oauth.provider import TokenProvider
 from acchub_mailbot.mail.oauth.settings import SMTP_TOKEN_NAME, OAuthSettings
 from acchub_mailbot.mail.oauth.store import store_for
-from acchub_mailbot.store import claims, leases, processed, registry
+from acchub_mailbot.store import claims, leases, pollrequests, processed, registry
 from acchub_mailbot.store.events import count_pending_digests
 from acchub_mailbot.store.models import MailboxState
 
@@ -67,9 +68,11 @@ def status_report(app: App, config_dir: Path) -> dict[str, Any]:
         window = timedelta(seconds=app.settings.poll.missed_heartbeats)
         live = leases.live_instances(session, window, now)
         waiting = leases.waiting_for(session, window, now)
+        asked = pollrequests.waiting(session)
         for mailbox in app.settings.mailboxes:
             state = session.get(MailboxState, mailbox.name)
             lease = holders.get(mailbox.name)
+            request = asked.get(mailbox.name)
             counts = processed.state_counts(session, mailbox.name)
             last_ok = state.last_success_at if state else None
             healthy = last_ok is not None and (now - last_ok).total_seconds() <= 3 * interval
@@ -94,6 +97,9 @@ def status_report(app: App, config_dir: Path) -> dict[str, Any]:
                     "waiting": bool(waiting.get(mailbox.name)),
                     "waiting_instances": waiting.get(mailbox.name, []),
                     "token": token_status(mailbox, config_dir),
+                    "enabled": mailbox.enabled,
+                    "poll_requested_at": request.requested_at.isoformat() if request else None,
+                    "poll_requested_by": request.requested_by if request else None,
                 }
             )
         clients_by_status = registry.count_by_status(session)

@@ -71,6 +71,7 @@ def _open_app(config_path: Path | None) -> App:
 
     settings = _load(config_path)
     app = App.open(settings)  # DatabaseUnavailable is shown by the group, see AppGroup
+    app.config_dir = config_dir(config_path)
     # Commands close the app themselves, but one that fails half-way (unknown client, refused
     # edit) must not leave pooled database connections open. Disposing the engine again after
     # a close is harmless, unlike a second App.close(), which writes to the database.

@@ -346,3 +346,14 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class PollRequest(Base):
+    """Someone asked for a mailbox to be polled now. The web process never polls: the instance
+    holding the mailbox sees the row at its next heartbeat, polls in full, and deletes it."""
+
+    __tablename__ = "poll_requests"
+
+    mailbox: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(320))

@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from acchub_mailbot import paths
 from acchub_mailbot.app.runtime import App
-from acchub_mailbot.web import api, attention, auditpage, clientpages, signin
+from acchub_mailbot.web import api, attention, auditpage, clientpages, mailboxpage, signin
 from acchub_mailbot.web.board import Board
 from acchub_mailbot.web.security import SecurityHeaders
 
@@ -24,6 +24,7 @@ def create_web(app: App) -> Starlette:
         *clientpages.routes(board),
         *attention.routes(board),
         *auditpage.routes(board),
+        *mailboxpage.routes(board),
         *api.routes(board),
         Mount("/static", StaticFiles(directory=paths.templates_dir() / "web" / "static")),
     ]
