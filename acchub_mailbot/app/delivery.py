@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from acchub_mailbot import failpoints
 from acchub_mailbot.app.backoff import backoff
 from acchub_mailbot.config import MailboxSettings, Settings
+from acchub_mailbot.core.linkmask import mask_link
 from acchub_mailbot.errors import DeliveryFailed
 from acchub_mailbot.mail.outbox import send, write_eml
 from acchub_mailbot.report.digest import (
@@ -91,10 +93,22 @@ def render_for(
     *,
     language: str | None = None,
     with_health: bool = True,
+    masked: bool = False,
 ) -> tuple[RenderedDigest, bool]:
-    """Render the digest for these events; also says whether it would be empty."""
+    """Render the digest for these events; also says whether it would be empty. ``masked``
+    shows access links as the dashboard does (a preview on screen, not the mail)."""
+    digest_events = [to_digest_event(e) for e in events]
+    if masked:
+        digest_events = [
+            replace(
+                e,
+                access_link=mask_link(e.access_link),
+                add_client_link=mask_link(e.add_client_link),
+            )
+            for e in digest_events
+        ]
     content = build_digest(
-        [to_digest_event(e) for e in events],
+        digest_events,
         mailbox_health(session, [mailbox.name]) if with_health else [],
         language=language or mailbox.language or settings.digest.language,
         now=now,

@@ -68,6 +68,10 @@ def routes(board: Board) -> list[Route]:
             return _unauthorized()
         if not isinstance(who, tokens.Bearer) and not _session_csrf(request, who):
             return JSONResponse({"error": "send the session's CSRF token as X-CSRF-Token"}, 403)
+        if isinstance(who, tokens.Bearer) and who.read_only:
+            # A read-only token lists and shows clients; the links into their books it never
+            # gets. Create a token without --read-only for a tool that needs them.
+            return JSONResponse({"error": "this token is read-only: it cannot reveal links"}, 403)
         ref = str(request.path_params["client_id"])
         field = request.query_params.get("field") or "access_link"
         if field not in SECRET_FIELDS:

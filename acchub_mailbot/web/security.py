@@ -26,6 +26,14 @@ HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
 }
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+#: Headers a response may set for itself: the digest preview is a sandboxed document of its
+#: own, framed by the dashboard's page and styled inline like the mail.
+OWN_POLICY = {b"content-security-policy", b"x-frame-options"}
+#: That document's policy: no script, no request anywhere, framed only by this origin.
+SANDBOXED = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; "
+    "form-action 'none'; base-uri 'none'; sandbox"
+)
 
 
 class SecurityHeaders:
@@ -42,9 +50,11 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                given = [(k, v) for k, v in message.get("headers", []) if k.lower() not in HEADERS]
-                extra = list(HEADERS.items()) + ([HSTS] if self.https else [])
-                message = {**message, "headers": given + extra}
+                headers = message.get("headers", [])
+                own = {k.lower() for k, _ in headers} & OWN_POLICY
+                given = [(k, v) for k, v in headers if k.lower() not in HEADERS or k.lower() in own]
+                extra = [(k, v) for k, v in HEADERS.items() if k not in own]
+                message = {**message, "headers": given + extra + ([HSTS] if self.https else [])}
             await send(message)
 
         await self.app(scope, receive, with_headers)

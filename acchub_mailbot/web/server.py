@@ -11,7 +11,16 @@ from starlette.staticfiles import StaticFiles
 
 from acchub_mailbot import paths
 from acchub_mailbot.app.runtime import App
-from acchub_mailbot.web import api, attention, auditpage, clientpages, mailboxpage, signin
+from acchub_mailbot.web import (
+    accountpage,
+    api,
+    attention,
+    auditpage,
+    clientpages,
+    digestpage,
+    mailboxpage,
+    signin,
+)
 from acchub_mailbot.web.board import Board
 from acchub_mailbot.web.security import SecurityHeaders
 
@@ -25,6 +34,8 @@ def create_web(app: App) -> Starlette:
         *attention.routes(board),
         *auditpage.routes(board),
         *mailboxpage.routes(board),
+        *accountpage.routes(board),
+        *digestpage.routes(board),
         *api.routes(board),
         Mount("/static", StaticFiles(directory=paths.templates_dir() / "web" / "static")),
     ]

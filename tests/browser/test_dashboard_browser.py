@@ -60,7 +60,16 @@ class Site:
 
 @pytest.fixture
 def site(database_url: str, world: World) -> Iterator[Site]:
-    app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
+    mailbox = {
+        "name": "invites",
+        "digest_to": [ADMIN[0]],
+        "imap": {"host": "127.0.0.1", "port": 1, "username": "invites", "password_env": "UNUSED"},
+    }
+    app = App.open(
+        parse_settings(
+            {"database": {"url": database_url}, "mailboxes": [mailbox]}, environ={"UNUSED": "x"}
+        )
+    )  # fmt: skip
     tenant_page = world.server(ok)
     app._checker = LiveChecker(world.settings(tenant_page.port), resolver=world.resolver)
     for (email, password), role in ((ADMIN, "admin"), (ALEX, "accountant"), (SAM, "accountant")):
@@ -242,6 +251,9 @@ def test_the_main_pages_at_desktop_and_phone_width(browser: Browser, site: Site)
                 ("attention", "/attention"),
                 ("new", "/clients/new"),
                 ("audit", "/audit"),
+                ("mailboxes", "/mailboxes"),
+                ("digest", "/digest"),
+                ("account", "/account"),
             ):
                 reply = page.goto(path)
                 assert reply is not None and reply.status == 200, path
@@ -249,4 +261,4 @@ def test_the_main_pages_at_desktop_and_phone_width(browser: Browser, site: Site)
                 assert overflow <= 0, f"{path} scrolls sideways at {label} width"
                 page.screenshot(path=str(folder / f"{name}-{label}-{scheme}.png"), full_page=True)
             made.close()
-    assert len(list(folder.glob("*.png"))) >= 24
+    assert len(list(folder.glob("*.png"))) >= 36

@@ -4,85 +4,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
 
-from acchub_mailbot.app import accounts, clients, tokens
-from acchub_mailbot.app.runtime import App
-from acchub_mailbot.config import parse_settings
-from acchub_mailbot.store import owners
+from acchub_mailbot.app import accounts, tokens
+from acchub_mailbot.store.events import add_event, unassigned_events
 from acchub_mailbot.web.security import HEADERS
-from acchub_mailbot.web.serve import BackgroundWeb
-from tests.servers.dovecot import free_port
-
-ADMIN = ("dana@firm.example", "admin passphrase 1")
-ALEX = ("alex@firm.example", "alex passphrase 22")
-SAM = ("sam@firm.example", "sam passphrase 333")
-HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-
-@dataclass
-class Site:
-    app: App
-    base: str
-    ids: dict[str, int]
-    opened: list[httpx.Client] = field(default_factory=list)
-
-    def client(self, **options: Any) -> httpx.Client:
-        """A client of its own (its own cookies), closed after the test."""
-        made = httpx.Client(base_url=self.base, follow_redirects=False, **options)
-        self.opened.append(made)
-        return made
+from tests.webclient import (
+    ADMIN,
+    ALEX,
+    HOSTILE,
+    MAILBOX,
+    SAM,
+    Site,
+    csrf_of,
+    open_site,
+    sign_in,
+)
 
 
 @pytest.fixture
 def site(database_url: str) -> Iterator[Site]:
-    app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
-    for (email, password), role in ((ADMIN, "admin"), (ALEX, "accountant"), (SAM, "accountant")):
-        accounts.add_user(app, email, role, password)
-    ids = {}
-    for name, tenant, owner in (
-        ("Contoso", "contoso.onmicrosoft.com", ALEX[0]),
-        (HOSTILE, "fabrikam.com", SAM[0]),
-    ):
-        card = clients.add_client(
-            app, url=f"https://businesscentral.dynamics.com/{tenant}", fields={"name": name}
-        )
-        with app.sessions.begin() as session:
-            owners.add_owner(session, card["id"], owner)
-        ids[owner] = card["id"]
-    port = free_port()
-    web = BackgroundWeb(app, "127.0.0.1", port)
-    assert web.start(), "uvicorn did not start"
-    made = Site(app, f"http://127.0.0.1:{port}", ids)
-    yield made
-    for opened in made.opened:
-        opened.close()
-    web.stop()
-    app.close()
+    with open_site(database_url) as made:
+        yield made
 
 
 def browser(site: Site) -> httpx.Client:
     return site.client()
-
-
-def csrf_of(html: str) -> str:
-    marker = 'name="csrf" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
-
-
-def sign_in(site: Site, who: tuple[str, str]) -> httpx.Client:
-    client = browser(site)
-    form = client.get("/login")
-    reply = client.post(
-        "/login", data={"csrf": csrf_of(form.text), "email": who[0], "password": who[1]}
-    )
-    assert reply.status_code == 303 and reply.headers["location"] == "/clients"
-    return client
 
 
 def test_without_a_session_pages_redirect_to_sign_in_and_the_api_answers_401(site: Site) -> None:
@@ -187,3 +136,67 @@ def test_the_sign_in_limit_answers_429_with_retry_after(site: Site) -> None:
     assert 0 < int(limited.headers["retry-after"]) <= 901
     assert "Too many wrong sign-ins" in limited.text
     assert client.get("/clients").status_code == 303
+
+
+def test_a_token_made_on_the_account_page_is_shown_once_and_acts_as_its_owner(site: Site) -> None:
+    alex = sign_in(site, ALEX)
+    page = alex.get("/account")
+    assert page.status_code == 200 and "this one" in page.text  # the current session
+    made = alex.post("/account/tokens", data={"csrf": csrf_of(page.text)})  # not read-only
+    assert made.status_code == 200
+    secret = made.text.split('class="token-secret">')[1].split("<")[0]
+    assert secret.startswith(tokens.PREFIX) and secret not in alex.get("/account").text
+    tool = site.client(headers={"Authorization": f"Bearer {secret}"})
+    assert [c["name"] for c in tool.get("/api/clients").json()] == ["Contoso"]
+    assert tool.post(f"/api/clients/{site.ids[ALEX[0]]}/reveal").status_code == 200
+    (listed,) = tokens.list_tokens(site.app, ALEX[0])
+    revoked = alex.post(f"/account/tokens/{listed.id}/revoke", data={"csrf": csrf_of(page.text)})
+    assert revoked.status_code == 303
+    assert tool.get("/api/clients").status_code == 401
+
+
+def test_ending_another_session_signs_that_browser_out(site: Site) -> None:
+    laptop, phone = sign_in(site, ALEX), sign_in(site, ALEX)
+    page = laptop.get("/account").text
+    assert page.count("data-session-id=") == 2
+    other = [
+        s for s in page.split('data-session-id="')[1:] if "this one" not in s.split("</tr>")[0]
+    ]
+    (phone_id,) = [int(s.split('"')[0]) for s in other]
+    ended = laptop.post(f"/account/sessions/{phone_id}/end", data={"csrf": csrf_of(page)})
+    assert ended.status_code == 303
+    assert phone.get("/clients").status_code == 303 and laptop.get("/clients").status_code == 200
+
+
+def test_the_digest_preview_is_each_persons_own_with_links_masked(site: Site) -> None:
+    link = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com?signupcode=SECRET9"
+    with site.app.sessions.begin() as session:
+        for audience, name in (("", "Firmwide Ltd"), (f"owner:{ALEX[0]}", "Alex Own Ltd")):
+            add_event(session, MAILBOX, "registered", {
+                "client_name": name, "access_link": link,
+                "client_url": "https://businesscentral.dynamics.com/contoso.onmicrosoft.com",
+            }, audience=audience)  # fmt: skip
+    admin, alex = sign_in(site, ADMIN), sign_in(site, ALEX)
+    assert "Firmwide Ltd" in admin.get("/digest").text
+    framed = admin.get("/digest/preview.html", params={"mailbox": MAILBOX})
+    assert "Firmwide Ltd" in framed.text and "Alex Own Ltd" not in framed.text
+    assert "SECRET9" not in framed.text and "businesscentral.dynamics.com/•••••" in framed.text
+    policy = framed.headers["content-security-policy"]
+    assert "sandbox" in policy and "script-src" not in policy and "default-src 'none'" in policy
+    assert framed.headers["x-frame-options"] == "SAMEORIGIN"
+    own = alex.get("/digest/preview.html").text
+    assert "Alex Own Ltd" in own and "Firmwide Ltd" not in own and "SECRET9" not in own
+    assert alex.get("/digest", params={"mailbox": "nope"}).status_code == 404
+    with site.app.sessions() as session:  # looking used nothing up
+        assert len(unassigned_events(session, MAILBOX)) == 2
+
+
+def test_the_mailboxes_page_asks_for_a_poll_once(site: Site) -> None:
+    admin = sign_in(site, ADMIN)
+    page = admin.get("/mailboxes")
+    assert f'data-mailbox="{MAILBOX}"' in page.text and "never" in page.text
+    asked = admin.post(f"/mailboxes/{MAILBOX}/poll", data={"csrf": csrf_of(page.text)})
+    assert asked.status_code == 303
+    again = admin.get(asked.headers["location"]).text
+    assert "poll requested" in again and "Poll now</button>" not in again
+    assert admin.post("/mailboxes/nope/poll", data={"csrf": csrf_of(page.text)}).status_code == 404

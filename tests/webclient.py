@@ -1,0 +1,95 @@
+"""The dashboard over HTTP for tests: a real uvicorn on a free port, three accounts (an admin
+and two accountants), a client owned by each accountant (one with a hostile name), and one
+mailbox in the config, driven with httpx clients that each keep their own cookies."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app.runtime import App
+from acchub_mailbot.config import parse_settings
+from acchub_mailbot.store import owners
+from acchub_mailbot.web.serve import BackgroundWeb
+from tests.servers.dovecot import free_port
+
+ADMIN = ("dana@firm.example", "admin passphrase 1")
+ALEX = ("alex@firm.example", "alex passphrase 22")
+SAM = ("sam@firm.example", "sam passphrase 333")
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+MAILBOX = "invites"
+
+
+@dataclass
+class Site:
+    app: App
+    base: str
+    ids: dict[str, int]
+    opened: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, **options: Any) -> httpx.Client:
+        """A client of its own (its own cookies), closed after the test."""
+        made = httpx.Client(base_url=self.base, follow_redirects=False, **options)
+        self.opened.append(made)
+        return made
+
+
+@contextlib.contextmanager
+def open_site(database_url: str) -> Iterator[Site]:
+    config = {
+        "database": {"url": database_url},
+        "mailboxes": [
+            {
+                "name": MAILBOX,
+                "imap": {"host": "127.0.0.1", "port": 1, "username": "invites",
+                         "password_env": "ACCHUB_TEST_UNUSED"},
+                "digest_to": [ADMIN[0]],
+            }
+        ],
+    }  # fmt: skip
+    app = App.open(parse_settings(config, environ={"ACCHUB_TEST_UNUSED": "x"}))
+    for (email, password), role in ((ADMIN, "admin"), (ALEX, "accountant"), (SAM, "accountant")):
+        accounts.add_user(app, email, role, password)
+    ids = {}
+    for name, tenant, owner in (
+        ("Contoso", "contoso.onmicrosoft.com", ALEX[0]),
+        (HOSTILE, "fabrikam.com", SAM[0]),
+    ):
+        card = clients.add_client(
+            app, url=f"https://businesscentral.dynamics.com/{tenant}", fields={"name": name}
+        )
+        with app.sessions.begin() as session:
+            owners.add_owner(session, card["id"], owner)
+        ids[owner] = card["id"]
+    port = free_port()
+    web = BackgroundWeb(app, "127.0.0.1", port)
+    assert web.start(), "uvicorn did not start"
+    made = Site(app, f"http://127.0.0.1:{port}", ids)
+    try:
+        yield made
+    finally:
+        for opened in made.opened:
+            opened.close()
+        web.stop()
+        app.close()
+
+
+def csrf_of(html: str) -> str:
+    marker = 'name="csrf" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+def sign_in(site: Site, who: tuple[str, str]) -> httpx.Client:
+    client = site.client()
+    form = client.get("/login")
+    reply = client.post(
+        "/login", data={"csrf": csrf_of(form.text), "email": who[0], "password": who[1]}
+    )
+    assert reply.status_code == 303 and reply.headers["location"] == "/clients"
+    return client
