@@ -11,6 +11,7 @@ random cookie (double submit), so a sign-in cannot be forced on someone from ano
 from __future__ import annotations
 
 import hmac
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +38,9 @@ SANDBOXED = (
 
 
 class SecurityHeaders:
-    """ASGI middleware: the headers above on every HTTP response, errors included."""
+    """ASGI middleware: the headers above on every HTTP response, errors included, and
+    ``Server-Timing: app;dur=MS`` (the time until the response started), so an operator's
+    browser tools, a proxy's log or a benchmark read the server's own time."""
 
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -47,14 +50,20 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()
                 headers = message.get("headers", [])
                 own = {k.lower() for k, _ in headers} & OWN_POLICY
                 given = [(k, v) for k, v in headers if k.lower() not in HEADERS or k.lower() in own]
                 extra = [(k, v) for k, v in HEADERS.items() if k not in own]
-                message = {**message, "headers": given + extra + ([HSTS] if self.https else [])}
+                timing = [(b"server-timing", took)]
+                message = {
+                    **message,
+                    "headers": given + extra + timing + ([HSTS] if self.https else []),
+                }
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -55,3 +55,19 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     process = figures["details"]["first_scan_process"]
     assert process["decided"] == scan["decided"] and process["clients"] == scan["clients"]
     assert process["digests"] == 1
+
+
+def test_quick_dashboard_benchmark_reports_server_time_for_each_request(tmp_path: Path) -> None:
+    """``python benchmarks/dashboard.py --quick --json OUT``: p50 and p95 for every request."""
+    out = tmp_path / "dashboard.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dashboard.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert figures["clients"] == 1_000 and figures["history"] == 5_000
+    for name in ("clients_page_filter", "clients_page_deep", "clients_page_accountant",
+                 "api_list", "api_list_all_matches"):  # fmt: skip
+        row = figures[name]
+        assert 0 < row["server_p50_ms"] <= row["server_p95_ms"] <= row["round_trip_p95_ms"], name
