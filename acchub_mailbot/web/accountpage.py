@@ -50,7 +50,7 @@ def routes(board: Board) -> list[Route]:
                 ownaccount.revoke_own_token, who, ident, address=board.address(request)
             )
         except NotFound:
-            return board.not_found(who, f"Token {ident}")
+            return board.not_found(who)
         return RedirectResponse("/account?done=revoked", status_code=303)
 
     async def end_session(request: Request) -> Response:
@@ -62,7 +62,7 @@ def routes(board: Board) -> list[Route]:
         try:
             await board.call(ownaccount.end_own_session, who, ident, address=board.address(request))
         except NotFound:
-            return board.not_found(who, f"Session {ident}")
+            return board.not_found(who)
         if ident == who.session_id:
             return board.to_sign_in()
         return RedirectResponse("/account?done=ended", status_code=303)

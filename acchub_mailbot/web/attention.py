@@ -50,7 +50,7 @@ def routes(board: Board) -> list[Route]:
             else:
                 return board.not_found(who)
         except NotFound:
-            return board.not_found(who, f"{kind.capitalize()} {ident}")
+            return board.not_found(who)
         except Refused as exc:
             items = await board.call(review.attention, who)
             return board.page(

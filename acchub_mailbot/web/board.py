@@ -20,17 +20,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from acchub_mailbot import paths
 from acchub_mailbot.app import websessions
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.report.templating import load_translations
+from acchub_mailbot.web.languages import LANGUAGE, LANGUAGES
 from acchub_mailbot.web.security import same_token
 
 SignedIn = websessions.SignedIn
 
 
-def _templates() -> jinja2.Environment:
+def _templates(language: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths.templates_dir() / "web"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(load_translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["query"] = lambda params: urlencode(params)
     return env
 
@@ -41,7 +45,7 @@ class Board:
     def __init__(self, app: App) -> None:
         self.app = app
         self.web = app.settings.web
-        self.templates = _templates()
+        self.templates = {language: _templates(language) for language in LANGUAGES}
         self.cookie = "__Host-acchub_session" if self.web.https else "acchub_session"
 
     def address(self, request: Request) -> str | None:
@@ -53,17 +57,28 @@ class Board:
         return peer
 
     def page(self, name: str, code: int = 200, **values: Any) -> HTMLResponse:
+        """A page in the request's language (``web.languages``)."""
         values.setdefault("who", None)
         values.setdefault("nav", "")
-        html = self.templates.get_template(name).render(**values)
+        language = LANGUAGE.get()
+        html = self.templates[language].get_template(name).render(lang=language, **values)
         return HTMLResponse(html, status_code=code)
+
+    @staticmethod
+    def gettext(message: str) -> str:
+        """A sentence of a route's own in the request's language."""
+        return load_translations(LANGUAGE.get()).gettext(message)
 
     def expired(self) -> Response:
         """A form whose CSRF token is missing or wrong: refused, and nothing done."""
-        return self.page("error.html.j2", 403, message="The form expired. Sign in again.")
+        return self.page(
+            "error.html.j2", 403, message=self.gettext("The form expired. Sign in again.")
+        )
 
-    def not_found(self, who: SignedIn | None, what: str = "This page") -> Response:
-        return self.page("error.html.j2", 404, who=who, message=f"{what} does not exist.")
+    def not_found(self, who: SignedIn | None) -> Response:
+        """Whatever is not there, or not the viewer's to see: the same page either way."""
+        message = self.gettext("This page does not exist, or it is not yours to see.")
+        return self.page("error.html.j2", 404, who=who, message=message)
 
     def set_cookie(self, response: Response, key: str, value: str, max_age: int) -> None:
         response.set_cookie(

@@ -71,7 +71,10 @@ def routes(board: Board) -> list[Route]:
         ids = [v for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
         if action not in BULK_ACTIONS or not ids:
             return board.page(
-                "error.html.j2", 400, who=who, message="Choose clients and accept or archive."
+                "error.html.j2",
+                400,
+                who=who,
+                message=board.gettext("Choose clients and accept or archive."),
             )
         done = 0
         for ref in ids:
@@ -95,7 +98,7 @@ def routes(board: Board) -> list[Route]:
         try:
             card = await board.call(cards.card, who, ref)
         except NotFound:
-            return board.not_found(who, f"Client {ref}")
+            return board.not_found(who)
         values.setdefault("saved", request.query_params.get("saved"))
         values.setdefault("error", None)
         values.setdefault("revealed", None)
@@ -139,7 +142,7 @@ def routes(board: Board) -> list[Route]:
             else:
                 return board.not_found(who)
         except NotFound:
-            return board.not_found(who, f"Client {ref}")
+            return board.not_found(who)
         except Refused as exc:
             return await card_page(request, who, 400, error=str(exc))
         return RedirectResponse(f"/clients/{ref}?saved=1", status_code=303)

@@ -23,7 +23,7 @@ def routes(board: Board) -> list[Route]:
                 digests.preview_for, who, request.query_params.get("mailbox") or None
             )
         except NotFound:
-            return board.not_found(who, "This mailbox")
+            return board.not_found(who)
         return who, found
 
     async def page(request: Request) -> Response:

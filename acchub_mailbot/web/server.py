@@ -22,6 +22,7 @@ from acchub_mailbot.web import (
     signin,
 )
 from acchub_mailbot.web.board import Board
+from acchub_mailbot.web.languages import Languages
 from acchub_mailbot.web.security import SecurityHeaders
 
 
@@ -40,5 +41,9 @@ def create_web(app: App) -> Starlette:
         Mount("/static", StaticFiles(directory=paths.templates_dir() / "web" / "static")),
     ]
     return Starlette(
-        routes=routes, middleware=[Middleware(SecurityHeaders, https=app.settings.web.https)]
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders, https=app.settings.web.https),
+            Middleware(Languages),
+        ],
     )

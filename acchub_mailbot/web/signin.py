@@ -46,11 +46,15 @@ def routes(board: Board) -> list[Route]:
                 user_agent=request.headers.get("user-agent"),
             )
         except websessions.Throttled as exc:
-            response = login_page(request, error=str(exc), status=429)
+            minutes = max(1, -(-exc.retry_after // 60))
+            error = board.gettext(
+                "Too many wrong sign-ins. Try again in %(minutes)d minute(s)."
+            ) % {"minutes": minutes}
+            response = login_page(request, error=error, status=429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
         if started is None:
-            return login_page(request, error="Wrong email or password.", status=401)
+            return login_page(request, error=board.gettext("Wrong email or password."), status=401)
         token, _who = started
         response = RedirectResponse("/clients", status_code=303)
         board.set_cookie(response, board.cookie, token, board.web.session_absolute_hours * 3600)

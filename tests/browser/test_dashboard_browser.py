@@ -226,7 +226,7 @@ def test_another_accountant_sees_neither_the_client_nor_its_actions(
     expect(page.locator("tbody tr")).to_have_count(1)
     reply = page.goto(f"/clients/{site.ids['contoso']}")
     assert reply is not None and reply.status == 404
-    expect(page.get_by_text("does not exist")).to_be_visible()
+    expect(page.get_by_text("does not exist, or it is not yours to see")).to_be_visible()
     expect(page.get_by_role("link", name="Audit log")).to_have_count(0)
     reply = page.goto("/audit")
     assert reply is not None and reply.status == 404
@@ -262,3 +262,25 @@ def test_the_main_pages_at_desktop_and_phone_width(browser: Browser, site: Site)
                 page.screenshot(path=str(folder / f"{name}-{label}-{scheme}.png"), full_page=True)
             made.close()
     assert len(list(folder.glob("*.png"))) >= 36
+
+
+def test_the_pages_in_french_follow_the_browsers_language(browser: Browser, site: Site) -> None:
+    """A browser set to French gets every page in French (``lang``, headings, buttons)."""
+    folder = artifacts()
+    made = browser.new_context(base_url=site.base, viewport=PHONE, locale="fr-FR")
+    page = made.new_page()
+    page.goto("/login")
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    page.get_by_label("E-mail").fill(ALEX[0])
+    page.get_by_label("Mot de passe").fill(ALEX[1])
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("heading", name="Clients")).to_be_visible()
+    page.get_by_role("link", name="Contoso Ltd").click()
+    expect(page.get_by_role("link", name="Aller à la société")).to_be_visible()
+    expect(page.get_by_role("button", name="Tester l'URL du client")).to_be_visible()
+    page.screenshot(path=str(folder / "card-phone-light-fr.png"), full_page=True)
+    page.get_by_role("link", name="À traiter").click()
+    expect(page.get_by_role("heading", name="À traiter")).to_be_visible()
+    expect(page.get_by_role("button", name="Enregistrer quand même")).to_be_visible()
+    page.screenshot(path=str(folder / "attention-phone-light-fr.png"), full_page=True)
+    made.close()

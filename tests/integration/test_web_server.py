@@ -200,3 +200,27 @@ def test_the_mailboxes_page_asks_for_a_poll_once(site: Site) -> None:
     again = admin.get(asked.headers["location"]).text
     assert "poll requested" in again and "Poll now</button>" not in again
     assert admin.post("/mailboxes/nope/poll", data={"csrf": csrf_of(page.text)}).status_code == 404
+
+
+def test_pages_follow_the_browsers_language(site: Site) -> None:
+    french = site.client(headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
+    login = french.get("/login")
+    assert login.headers["content-language"] == "fr" and 'lang="fr"' in login.text
+    assert "Mot de passe" in login.text and "Password" not in login.text
+    wrong = french.post("/login", data={"csrf": csrf_of(login.text), "email": ALEX[0],
+                                        "password": "nope"})  # fmt: skip
+    assert "E-mail ou mot de passe incorrect." in wrong.text
+    right = french.post("/login", data={"csrf": csrf_of(login.text), "email": ALEX[0],
+                                        "password": ALEX[1]})  # fmt: skip
+    assert right.status_code == 303
+    page = french.get("/clients").text
+    assert "Exporter en CSV" in page and "Se déconnecter" in page
+    assert '<span class="status status-pending_verification">vérification en attente' in page
+    assert french.get("/clients/999999").status_code == 404
+    assert "ne vous est pas accessible" in french.get("/clients/999999").text
+    api = french.get("/api/clients").json()
+    assert api[0]["status"] == "pending_verification"  # stored values stay as they are
+    english = sign_in(site, ALEX)
+    assert english.get("/clients").headers["content-language"] == "en"
+    german = site.client(headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert german.get("/login").headers["content-language"] == "en"  # no German catalog
