@@ -362,6 +362,76 @@ class HttpSettings(_Model):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class OidcSettings(_Model):
+    """``web.oidc``: single sign-on with OpenID Connect (the authorization code flow with PKCE).
+
+    For Microsoft Entra ID, ``issuer`` is ``https://login.microsoftonline.com/TENANT-ID/v2.0``
+    of the firm's own tenant; any issuer with a discovery document works. The signed-in email
+    (the first of ``email_claims`` the ID token carries) must belong to an account made with
+    ``users add``: single sign-on never creates one.
+    """
+
+    issuer: str
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    client_secret: SecretStr | None = Field(default=None, exclude=True)
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    email_claims: tuple[str, ...] = ("email", "preferred_username")
+    label: str = "Microsoft"
+    ca_file: Path | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(
+                "must be an https:// URL, such as https://login.microsoftonline.com/TENANT/v2.0"
+            )
+        return value.rstrip("/")
+
+    @field_validator("client_secret", mode="before")
+    @classmethod
+    def _no_inline_secret(cls, value: Any) -> Any:
+        raise ValueError(
+            "a client secret must not be written in the config file; use client_secret_env: "
+            "NAME (an environment variable) or client_secret_file: PATH"
+        )
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in value:
+            raise ValueError("must include openid (OpenID Connect needs it)")
+        return value
+
+    def resolved(self, environ: Mapping[str, str]) -> OidcSettings:
+        where = "web.oidc"
+        if self.client_secret_env and self.client_secret_file:
+            raise ConfigError(
+                f"{where}: set either client_secret_env or client_secret_file, not both"
+            )
+        secret: str | None = None
+        if self.client_secret_env:
+            secret = environ.get(self.client_secret_env)
+            if not secret:
+                raise ConfigError(
+                    f"{where}.client_secret_env: the environment variable "
+                    f"{self.client_secret_env} is not set — fix: export "
+                    f"{self.client_secret_env}=... before starting"
+                )
+        elif self.client_secret_file:
+            try:
+                secret = self.client_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"{where}.client_secret_file: cannot read {self.client_secret_file} "
+                    f"({exc.strerror}) — fix: check the path and that this user may read it"
+                ) from None
+        return self.model_copy(update={"client_secret": SecretStr(secret) if secret else None})
+
+
 class WebSettings(_Model):
     """``web:``: the dashboard. It binds to loopback; put it behind a TLS reverse proxy and set
     ``base_url`` to the address people open, so cookies are ``Secure`` and ``__Host-``."""
@@ -373,6 +443,7 @@ class WebSettings(_Model):
     trusted_proxies: tuple[str, ...] = ()
     session_idle_minutes: Annotated[int, Field(ge=1, le=1440)] = 30
     session_absolute_hours: Annotated[int, Field(ge=1, le=720)] = 12
+    oidc: OidcSettings | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -507,7 +578,16 @@ def parse_settings(
                 "smtp.password_env: smtp.username is set but no password source — fix: set "
                 "password_env or password_file, or remove username"
             )
-    return settings.model_copy(update={"mailboxes": tuple(mailboxes), "smtp": smtp})
+    web = settings.web
+    if web.oidc is not None:
+        if not web.base_url:
+            raise ConfigError(
+                "web.base_url: single sign-on (web.oidc) sends people back to the dashboard's "
+                "own address — fix: set base_url: https://hub.firm.example (the address people "
+                "open), and register BASE_URL/login/oidc/callback as the app's redirect URI"
+            )
+        web = web.model_copy(update={"oidc": web.oidc.resolved(environ)})
+    return settings.model_copy(update={"mailboxes": tuple(mailboxes), "smtp": smtp, "web": web})
 
 
 def _checked_oauth(
@@ -684,6 +764,15 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
     verification = settings.verification.model_copy(
         update={"ca_file": _anchor(base, settings.verification.ca_file)}
     )
+    web = settings.web
+    if web.oidc is not None:
+        oidc = web.oidc.model_copy(
+            update={
+                "ca_file": _anchor(base, web.oidc.ca_file),
+                "client_secret_file": _anchor(base, web.oidc.client_secret_file),
+            }
+        )
+        web = web.model_copy(update={"oidc": oidc})
     return settings.model_copy(
         update={
             "digest": digest,
@@ -691,5 +780,6 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
             "database": database,
             "smtp": smtp,
             "verification": verification,
+            "web": web,
         }
     )

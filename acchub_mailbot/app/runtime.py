@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,9 @@ from acchub_mailbot.verify.urlcheck import (
 
 # The logger keeps the name it had before the package was split into folders: it is part
 # of every log line, and operators filter on it.
+if TYPE_CHECKING:
+    from acchub_mailbot.sso.oidc import OidcProvider
+
 log = logging.getLogger("acchub_mailbot.app")
 
 
@@ -80,6 +84,8 @@ class App:
     _sifter: Sifter | None = None
     #: Where relative paths of the config are read from (token stores): its file's folder.
     config_dir: Path = field(default_factory=Path.cwd)
+    #: The single sign-on provider's client (``web.oidc``), made at the first sign-in.
+    sign_on: OidcProvider | None = None
     membership: Membership = field(init=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +134,8 @@ class App:
             self._checker.close()
         if self._sifter is not None:
             self._sifter.close()
+        if self.sign_on is not None:
+            self.sign_on.close()
         self.dispose()
 
     # -- polling -------------------------------------------------------------------------
@@ -259,7 +267,9 @@ class App:
             )
             recorded = False
             self._seen[mailbox.name] = before
-            self._answer_poll_requests(mailbox.name, began)
+            self.membership.asked.discard(mailbox.name)  # it answers every "poll now" before it
+            with self.sessions.begin() as session:
+                pollrequests.answered(session, mailbox.name, began)
             self._next_work[mailbox.name] = next_work_at(self.sessions, mailbox, None)
             self.membership.renewed[mailbox.name] = time.monotonic()
         except MailboxUnavailable as exc:
@@ -298,12 +308,6 @@ class App:
             report.seconds,
         )
         return report
-
-    def _answer_poll_requests(self, name: str, began: datetime) -> None:
-        """A full poll answers every "poll now" made before it started."""
-        self.membership.asked.discard(name)
-        with self.sessions.begin() as session:
-            pollrequests.answered(session, name, began)
 
     def _count(self, report: PollReport) -> None:
         m, name = self.metrics, report.mailbox

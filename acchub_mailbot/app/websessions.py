@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from acchub_mailbot.app.accounts import authenticate, normalize_email
 from acchub_mailbot.app.audit import SIGN_IN, SIGN_IN_FAILED, SIGN_OUT
@@ -86,18 +87,48 @@ def sign_in(
         store_audit.add(session, email, action, address=address)
         if account is None:
             return None
-        token = secrets.token_urlsafe(32)
-        user = users.require(session, account.email)
-        row = WebSession(
-            digest=digest(token),
-            user_id=user.id,
-            csrf=secrets.token_urlsafe(32),
+        return _new_session(session, users.require(session, account.email), address, user_agent)
+
+
+def sign_in_as(
+    app: App, email: str, *, method: str, address: str | None, user_agent: str | None
+) -> tuple[str, SignedIn]:
+    """A new session for an identity someone else proved (single sign-on, ``method``).
+
+    Refused, and audited as a failed sign-in, when no enabled account has this email: single
+    sign-on never creates an account.
+    """
+    email = normalize_email(email)
+    address = (address or "")[:64] or None
+    with app.sessions.begin() as session:
+        user = users.by_email(session, email)
+        if user is not None and user.disabled_at is None:
+            store_audit.add(session, email, SIGN_IN, detail={"method": method}, address=address)
+            return _new_session(session, user, address, user_agent)
+        store_audit.add(
+            session, email, SIGN_IN_FAILED, detail={"method": method, "reason": "no account"},
             address=address,
-            user_agent=(user_agent or "")[:200] or None,
-        )
-        session.add(row)
-        session.flush()
-        return token, SignedIn(row.id, user.email, user.role, row.csrf)
+        )  # fmt: skip
+    raise Refused(
+        f"{email} has no account here, or it is disabled: an admin adds it with "
+        f"acchub-mailbot users add {email} --role accountant"
+    )
+
+
+def _new_session(
+    session: Session, user: User, address: str | None, user_agent: str | None
+) -> tuple[str, SignedIn]:
+    token = secrets.token_urlsafe(32)
+    row = WebSession(
+        digest=digest(token),
+        user_id=user.id,
+        csrf=secrets.token_urlsafe(32),
+        address=address,
+        user_agent=(user_agent or "")[:200] or None,
+    )
+    session.add(row)
+    session.flush()
+    return token, SignedIn(row.id, user.email, user.role, row.csrf)
 
 
 def _check_throttle(app: App, email: str, address: str | None) -> None:

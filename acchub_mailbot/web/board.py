@@ -80,9 +80,11 @@ class Board:
         message = self.gettext("This page does not exist, or it is not yours to see.")
         return self.page("error.html.j2", 404, who=who, message=message)
 
-    def set_cookie(self, response: Response, key: str, value: str, max_age: int) -> None:
+    def set_cookie(
+        self, response: Response, key: str, value: str, max_age: int, path: str = "/"
+    ) -> None:
         response.set_cookie(
-            key, value, max_age=max_age, path="/", secure=self.web.https, httponly=True,
+            key, value, max_age=max_age, path=path, secure=self.web.https, httponly=True,
             samesite="lax",
         )  # fmt: skip
 

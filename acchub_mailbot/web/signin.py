@@ -1,4 +1,5 @@
-"""Signing in and out, and the unauthenticated health check."""
+"""Signing in and out (with a password, or through the single sign-on provider of
+``web.oidc``), and the unauthenticated health check."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from acchub_mailbot.app import websessions
+from acchub_mailbot.app import singlesignon, websessions
+from acchub_mailbot.errors import NotFound, Refused
 from acchub_mailbot.web.board import Board
 from acchub_mailbot.web.security import same_token
 
 LOGIN_CSRF_COOKIE = "acchub_login_csrf"
+#: The single sign-on flow's secrets, sent only to its own two routes.
+FLOW_COOKIE = "acchub_oidc_flow"
+FLOW_PATH = "/login/oidc"
 
 
 def routes(board: Board) -> list[Route]:
@@ -24,7 +29,9 @@ def routes(board: Board) -> list[Route]:
 
     def login_page(request: Request, *, error: str | None, status: int) -> Response:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-        response = board.page("login.html.j2", status, csrf=token, error=error)
+        response = board.page(
+            "login.html.j2", status, csrf=token, error=error, sso=singlesignon.label(board.app)
+        )
         board.set_cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
         return response
 
@@ -56,10 +63,46 @@ def routes(board: Board) -> list[Route]:
         if started is None:
             return login_page(request, error=board.gettext("Wrong email or password."), status=401)
         token, _who = started
+        return signed_in(token)
+
+    def signed_in(token: str) -> Response:
         response = RedirectResponse("/clients", status_code=303)
         board.set_cookie(response, board.cookie, token, board.web.session_absolute_hours * 3600)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
         return response
+
+    async def sso_start(request: Request) -> Response:
+        try:
+            url, flow = await board.call(singlesignon.begin)
+        except NotFound:
+            return board.not_found(None)
+        except Refused as exc:
+            return login_page(request, error=sign_on_failed(exc), status=502)
+        response = RedirectResponse(url, status_code=303)
+        board.set_cookie(response, FLOW_COOKIE, flow, singlesignon.FLOW_SECONDS, path=FLOW_PATH)
+        return response
+
+    async def sso_callback(request: Request) -> Response:
+        params = request.query_params
+        try:
+            started = await board.call(
+                singlesignon.finish, code=params.get("code"), state=params.get("state"),
+                error=params.get("error"), cookie=request.cookies.get(FLOW_COOKIE),
+                address=board.address(request), user_agent=request.headers.get("user-agent"),
+            )  # fmt: skip
+        except NotFound:
+            return board.not_found(None)
+        except Refused as exc:
+            response = login_page(request, error=sign_on_failed(exc), status=401)
+        else:
+            response = signed_in(started[0])
+        response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)  # one answer per flow
+        return response
+
+    def sign_on_failed(exc: Exception) -> str:
+        return board.gettext("Single sign-on did not sign you in: %(reason)s") % {
+            "reason": str(exc)
+        }
 
     async def logout(request: Request) -> Response:
         posted = await board.posted(request)
@@ -78,4 +121,6 @@ def routes(board: Board) -> list[Route]:
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route(FLOW_PATH, sso_start, methods=["GET"]),
+        Route(f"{FLOW_PATH}/callback", sso_callback, methods=["GET"]),
     ]

@@ -79,6 +79,8 @@ ROUTES = [
     RouteCase("GET", "/", "/", "public"),
     RouteCase("GET", "/login", "/login", "public"),
     RouteCase("POST", "/login", "/login", "public"),
+    RouteCase("GET", "/login/oidc", "/login/oidc", "public"),
+    RouteCase("GET", "/login/oidc/callback", "/login/oidc/callback", "public"),
     RouteCase("POST", "/logout", "/logout", "signed", {}),
     RouteCase("GET", "/clients", "/clients", "signed"),
     RouteCase("GET", "/clients/export.csv", "/clients/export.csv", "signed"),

@@ -357,3 +357,44 @@ def test_check_config_warns_about_a_password_where_only_oauth_works(host: str) -
     assert (
         settings.smtp.oauth.resolved_scope == "https://outlook.office.com/SMTP.Send offline_access"
     )
+
+
+OIDC = {"issuer": "https://login.microsoftonline.com/1f2e3d4c/v2.0", "client_id": "app-id"}
+
+
+@pytest.mark.parametrize(
+    ("web", "environ", "key", "words"),
+    [
+        ({"oidc": OIDC}, {}, "web.base_url", "register BASE_URL/login/oidc/callback"),
+        ({"base_url": "https://hub.firm.example", "oidc": {**OIDC, "issuer": "http://idp"}},
+         {}, "web.oidc.issuer", "https://"),
+        ({"base_url": "https://hub.firm.example", "oidc": {**OIDC, "client_secret": "s3cr3t!"}},
+         {}, "web.oidc.client_secret", "client_secret_env"),
+        ({"base_url": "https://hub.firm.example",
+          "oidc": {**OIDC, "client_secret_env": "ACCHUB_OIDC_SECRET"}},
+         {}, "web.oidc.client_secret_env", "export ACCHUB_OIDC_SECRET"),
+        ({"base_url": "https://hub.firm.example", "oidc": {**OIDC, "scopes": ["email"]}},
+         {}, "web.oidc.scopes", "openid"),
+        ({"base_url": "https://hub.firm.example", "oidc": {**OIDC, "clientid": "x"}},
+         {}, "web.oidc.clientid", "unknown key"),
+    ],
+)  # fmt: skip
+def test_single_sign_on_errors_name_their_key(
+    web: dict[str, Any], environ: dict[str, str], key: str, words: str
+) -> None:
+    message = config_error(minimal(web=web), {**ENV, **environ})
+    assert message.startswith(f"{key}: "), message
+    assert words in message and "s3cr3t!" not in message
+
+
+def test_single_sign_on_reads_its_secret_and_keeps_it_out_of_reprs(tmp_path: Path) -> None:
+    secret_file = tmp_path / "oidc-secret"
+    secret_file.write_text("from-the-file\n", encoding="utf-8")
+    web = {"base_url": "https://hub.firm.example/",
+           "oidc": {**OIDC, "client_secret_file": "oidc-secret"}}  # fmt: skip
+    settings = load_settings(write(tmp_path / "c.yaml", minimal(web=web)), environ=ENV)
+    oidc = settings.web.oidc
+    assert oidc is not None and oidc.client_secret is not None
+    assert oidc.client_secret.get_secret_value() == "from-the-file"
+    assert "from-the-file" not in repr(settings) and oidc.scopes == ("openid", "email", "profile")
+    assert settings.web.base_url == "https://hub.firm.example"

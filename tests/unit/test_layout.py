@@ -49,7 +49,7 @@ IO_STDLIB = (
 FRONT_ENDS = ("cli", "web")
 
 #: Shell packages at the edge: they serve the use cases and never call back up into them.
-EDGES = ("mail", "verify", "store", "report")
+EDGES = ("mail", "verify", "store", "report", "sso")
 
 #: How a long module's docstring gives its reason: "longer than 400 lines because ...".
 LENGTH_REASON = re.compile(r"\b(longer than|over|more than) (about )?\d+ lines\b", re.IGNORECASE)

@@ -1,0 +1,188 @@
+"""Single sign-on with OpenID Connect against a local provider over HTTPS (the firm's Entra ID
+stand-in), through the dashboard served by uvicorn, with an HTTP client that follows the
+redirects as a browser does and keeps each site's cookies.
+
+A person with an account signs in and sees their own clients; everyone and everything else is
+refused and audited: an email with no account or a disabled one, an answer brought back by
+another browser or twice, and each way the provider's ID token can be wrong."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+from sqlalchemy import select
+
+from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app.runtime import App
+from acchub_mailbot.config import parse_settings
+from acchub_mailbot.store import owners
+from acchub_mailbot.store.models import AuditEntry, WebSession
+from acchub_mailbot.web.serve import BackgroundWeb
+from tests.servers.dovecot import free_port
+from tests.servers.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider
+
+ALEX = "alex@firm.example"
+SECRET_ENV = "ACCHUB_TEST_OIDC_SECRET"
+
+
+@dataclass
+class Deployment:
+    app: App
+    base: str
+    provider: OidcProvider
+    opened: list[httpx.Client] = field(default_factory=list)
+
+    def browser(self) -> httpx.Client:
+        """One browser: its own cookies for both sites; trusts the provider's CA."""
+        trust = ssl.create_default_context(cafile=str(self.provider.ca_file))
+        made = httpx.Client(base_url=self.base, follow_redirects=False, verify=trust)
+        self.opened.append(made)
+        return made
+
+
+@pytest.fixture
+def sso(database_url: str, tmp_path: Path, https_ca: trustme.CA) -> Iterator[Deployment]:
+    with OidcProvider(https_ca, tmp_path) as provider:
+        port = free_port()
+        config = {
+            "database": {"url": database_url},
+            "web": {
+                "base_url": f"http://127.0.0.1:{port}",
+                "oidc": {
+                    "issuer": provider.issuer, "client_id": CLIENT_ID,
+                    "client_secret_env": SECRET_ENV, "ca_file": str(provider.ca_file),
+                    "label": "Firm Entra ID",
+                },
+            },
+        }  # fmt: skip
+        app = App.open(parse_settings(config, environ={SECRET_ENV: CLIENT_SECRET}))
+        accounts.add_user(app, ALEX, "accountant", "alex passphrase 22")
+        accounts.add_user(app, "gone@firm.example", "accountant", "gone passphrase 22")
+        accounts.set_disabled(app, "gone@firm.example", True)
+        card = clients.add_client(
+            app, url="https://businesscentral.dynamics.com/contoso.onmicrosoft.com",
+            fields={"name": "Contoso"},
+        )  # fmt: skip
+        with app.sessions.begin() as session:
+            owners.add_owner(session, card["id"], ALEX)
+        web = BackgroundWeb(app, "127.0.0.1", port)
+        assert web.start(), "uvicorn did not start"
+        made = Deployment(app, f"http://127.0.0.1:{port}", provider)
+        try:
+            yield made
+        finally:
+            for browser in made.opened:
+                browser.close()
+            web.stop()
+            app.close()
+
+
+def go_through_the_provider(browser: httpx.Client) -> httpx.Response:
+    """Click "Sign in with ...", sign in at the provider, and come back: the callback's reply."""
+    start = browser.get("/login/oidc")
+    assert start.status_code == 303, start.text
+    at_provider = browser.get(start.headers["location"])
+    assert at_provider.status_code == 302
+    callback = at_provider.headers["location"]
+    assert callback.startswith(f"{str(browser.base_url).rstrip('/')}/login/oidc/callback?")
+    return browser.get(callback)
+
+
+def audit_rows(app: App) -> list[tuple[str, str, dict[str, object]]]:
+    with app.sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.detail).order_by(AuditEntry.id)
+        ).all()
+    return [(actor, action, detail) for actor, action, detail in rows]
+
+
+def sessions(app: App) -> int:
+    with app.sessions() as session:
+        return len(session.scalars(select(WebSession)).all())
+
+
+def test_a_person_with_an_account_signs_in_through_the_provider(sso: Deployment) -> None:
+    browser = sso.browser()
+    login = browser.get("/login")
+    assert "Sign in with Firm Entra ID" in login.text and 'href="/login/oidc"' in login.text
+    sso.provider.sign_in_as("Alex@Firm.Example")
+    done = go_through_the_provider(browser)
+    assert done.status_code == 303 and done.headers["location"] == "/clients"
+    page = browser.get("/clients")
+    assert page.status_code == 200 and "Contoso" in page.text and ALEX in page.text
+    (request,) = sso.provider.token_requests
+    assert request["code_verifier"] and request["redirect_uri"].endswith("/login/oidc/callback")
+    assert audit_rows(sso.app)[-1] == (ALEX, "sign_in", {"method": "oidc"})
+    assert "acchub_oidc_flow" not in browser.cookies  # one answer per flow
+
+
+def test_an_answer_is_good_once_and_only_in_the_browser_that_asked(sso: Deployment) -> None:
+    sso.provider.sign_in_as(ALEX)
+    browser = sso.browser()
+    start = browser.get("/login/oidc")
+    callback = browser.get(start.headers["location"]).headers["location"]
+    stranger = sso.browser()  # the same answer, brought by another browser
+    refused = stranger.get(callback)
+    assert refused.status_code == 401 and "not started in this browser" in refused.text
+    assert browser.get(callback).status_code == 303  # the right browser, once
+    again = browser.get(callback)
+    assert again.status_code == 401
+    assert sessions(sso.app) == 1
+
+
+@pytest.mark.parametrize(
+    ("tamper", "why"),
+    [
+        ("audience", "does not hold"),
+        ("issuer", "does not hold"),
+        ("expired", "does not hold"),
+        ("foreign_key", "does not hold"),
+        ("none", "not accepted"),
+        ("nonce", "no verified email"),
+        ("unverified_email", "no verified email"),
+        ("refuse", "did not sign you in (access_denied)"),
+    ],
+)
+def test_every_wrong_answer_from_the_provider_is_refused(
+    sso: Deployment, tamper: str, why: str
+) -> None:
+    sso.provider.sign_in_as(ALEX)
+    sso.provider.tamper = tamper
+    browser = sso.browser()
+    reply = go_through_the_provider(browser)
+    assert reply.status_code == 401 and why in reply.text, reply.text[-600:]
+    assert browser.get("/clients").status_code == 303  # not signed in
+    assert sessions(sso.app) == 0
+    _actor, action, detail = audit_rows(sso.app)[-1]
+    assert action == "sign_in_failed" and detail["method"] == "oidc" and why in str(detail)
+
+
+@pytest.mark.parametrize("email", ["nobody@firm.example", "gone@firm.example"])
+def test_single_sign_on_never_creates_or_revives_an_account(sso: Deployment, email: str) -> None:
+    sso.provider.sign_in_as(email)
+    reply = go_through_the_provider(sso.browser())
+    assert reply.status_code == 401 and "has no account here, or it is disabled" in reply.text
+    assert sessions(sso.app) == 0
+    assert audit_rows(sso.app)[-1][:2] == (email, "sign_in_failed")
+    assert [a.email for a in accounts.list_users(sso.app)] == sorted([ALEX, "gone@firm.example"])
+
+
+def test_without_web_oidc_the_routes_do_not_exist(database_url: str) -> None:
+    app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
+    port = free_port()
+    web = BackgroundWeb(app, "127.0.0.1", port)
+    assert web.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            assert "/login/oidc" not in browser.get("/login").text
+            assert browser.get("/login/oidc").status_code == 404
+            assert browser.get("/login/oidc/callback?code=x&state=y").status_code == 404
+    finally:
+        web.stop()
+        app.close()
