@@ -129,7 +129,7 @@ def add(
     audit.record(
         app, viewer.email, audit.CLIENT_ADDED, target=f"client {made['id']}", address=address
     )
-    return masked_card(made)
+    return card(app, viewer, str(made["id"]))  # read again: with its owner
 
 
 def export_csv(

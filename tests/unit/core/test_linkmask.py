@@ -39,3 +39,23 @@ def test_nothing_after_the_host_survives(scheme: str, host: str, secret: str) ->
     assert masked is not None
     assert masked.endswith(HIDDEN)
     assert masked in (f"{scheme}://{host}/{HIDDEN}", HIDDEN)
+
+
+def test_links_recorded_in_the_history_are_masked_too() -> None:
+    other = "https://businesscentral.dynamics.com/x?signupcode=OLD1"
+    card = {
+        "id": 1, "access_link": LINK, "add_client_link": None,
+        "history": [
+            {"action": "added_by_hand", "changes": {"name": "Contoso", "access_link": LINK}},
+            {"action": "updated", "changes": {"access_link": {"from": other, "to": LINK},
+                                              "add_client_link": {"from": None, "to": other}}},
+            {"action": "owner_added", "changes": {"owner": "alex@firm.example"}},
+        ],
+    }  # fmt: skip
+    masked = masked_card(card)
+    assert "signupcode" not in repr(masked)
+    first, second, third = masked["history"]  # type: ignore[misc]
+    assert first["changes"] == {"name": "Contoso", "access_link": mask_link(LINK)}
+    assert second["changes"]["access_link"] == {"from": mask_link(other), "to": mask_link(LINK)}
+    assert second["changes"]["add_client_link"]["from"] is None
+    assert third == card["history"][2]  # type: ignore[index]
