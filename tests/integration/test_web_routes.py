@@ -28,6 +28,7 @@ from acchub_mailbot.store.models import (
     ProcessedMessage,
     WebSession,
 )
+from acchub_mailbot.web.security import HEADERS
 from acchub_mailbot.web.server import create_web
 from tests.webclient import ADMIN, ALEX, MAILBOX, SAM, Site, csrf_of, open_site, sign_in
 
@@ -154,15 +155,22 @@ def alex_session_id(site: Site) -> int:
 def send(
     client: httpx.Client, walk: Walk, case: RouteCase, path: str, csrf: str | None
 ) -> httpx.Response:
+    """One request of the walk; whatever it answers carries the security headers."""
     if case.method == "GET":
-        return client.get(path)
-    if case.api:
-        headers = {"X-CSRF-Token": csrf} if csrf else {}
-        return client.post(path, headers=headers)
-    data = {k: fill(walk, v) for k, v in (case.data or {}).items()}
-    if csrf is not None:
-        data["csrf"] = csrf
-    return client.post(path, data=data)
+        reply = client.get(path)
+    elif case.api:
+        reply = client.post(path, headers={"X-CSRF-Token": csrf} if csrf else {})
+    else:
+        data = {k: fill(walk, v) for k, v in (case.data or {}).items()}
+        if csrf is not None:
+            data["csrf"] = csrf
+        reply = client.post(path, data=data)
+    for name, value in HEADERS.items():
+        if name.decode() not in ("content-security-policy", "x-frame-options"):
+            assert reply.headers.get(name.decode()) == value.decode(), (path, name)
+    policy = reply.headers["content-security-policy"]
+    assert "frame-ancestors" in policy and "unsafe-inline" not in policy.split("style-src")[0]
+    return reply
 
 
 def test_the_walk_covers_every_route(walk: Walk) -> None:
