@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,17 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         raise pytest.UsageError(f"ACCHUB_TEST_DATABASE_URL is not a PostgreSQL URL: {server_url}")
     else:
         yield f"sqlite:///{tmp_path / 'acchub.db'}"
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Service processes a test starts (append them): killed if still running at the end, and
+    the tails of their logs (``instance-*.log``, ``run-*.log``) printed, shown when it fails."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+    for log in sorted([*tmp_path.glob("instance-*.log"), *tmp_path.glob("run-*.log")]):
+        print(log.name, log.read_text(errors="replace")[-4000:])

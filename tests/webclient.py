@@ -55,17 +55,10 @@ def open_site(database_url: str) -> Iterator[Site]:
     app = App.open(parse_settings(config, environ={"ACCHUB_TEST_UNUSED": "x"}))
     for (email, password), role in ((ADMIN, "admin"), (ALEX, "accountant"), (SAM, "accountant")):
         accounts.add_user(app, email, role, password)
-    ids = {}
-    for name, tenant, owner in (
-        ("Contoso", "contoso.onmicrosoft.com", ALEX[0]),
-        (HOSTILE, "fabrikam.com", SAM[0]),
-    ):
-        card = clients.add_client(
-            app, url=f"https://businesscentral.dynamics.com/{tenant}", fields={"name": name}
-        )
-        with app.sessions.begin() as session:
-            owners.add_owner(session, card["id"], owner)
-        ids[owner] = card["id"]
+    ids = {
+        ALEX[0]: add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", ALEX[0]),
+        SAM[0]: add_owned_client(app, HOSTILE, "fabrikam.com", SAM[0]),
+    }
     port = free_port()
     web = BackgroundWeb(app, "127.0.0.1", port)
     assert web.start(), "uvicorn did not start"
@@ -77,6 +70,19 @@ def open_site(database_url: str) -> Iterator[Site]:
             opened.close()
         web.stop()
         app.close()
+
+
+def add_owned_client(
+    app: App, name: str, tenant: str, owner: str, access_link: str | None = None
+) -> int:
+    """A client registered for ``tenant`` and owned by ``owner`` (as a forward makes it)."""
+    card = clients.add_client(
+        app, url=f"https://businesscentral.dynamics.com/{tenant}",
+        fields={"name": name, "access_link": access_link},
+    )  # fmt: skip
+    with app.sessions.begin() as session:
+        owners.add_owner(session, card["id"], owner)
+    return int(card["id"])
 
 
 def csrf_of(html: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -39,33 +40,26 @@ def routes(board: Board) -> list[Route]:
         # The secret is in this response's body only: never in a URL, a redirect or a log.
         return await show(request, who, secret=secret, created=info, done=None)
 
-    async def revoke_token(request: Request) -> Response:
+    async def on_own(request: Request, use_case: Callable[..., None], done: str) -> Response:
+        """A form on one of the person's own tokens or sessions (``ident``): done, or 404."""
         posted = await board.posted(request)
         if isinstance(posted, Response):
             return posted
         who, _form = posted
         ident = int(request.path_params["ident"])
         try:
-            await board.call(
-                ownaccount.revoke_own_token, who, ident, address=board.address(request)
-            )
+            await board.call(use_case, who, ident, address=board.address(request))
         except NotFound:
             return board.not_found(who)
-        return RedirectResponse("/account?done=revoked", status_code=303)
+        if use_case is ownaccount.end_own_session and ident == who.session_id:
+            return board.to_sign_in()  # the current session ended: signed out
+        return RedirectResponse(f"/account?done={done}", status_code=303)
+
+    async def revoke_token(request: Request) -> Response:
+        return await on_own(request, ownaccount.revoke_own_token, "revoked")
 
     async def end_session(request: Request) -> Response:
-        posted = await board.posted(request)
-        if isinstance(posted, Response):
-            return posted
-        who, _form = posted
-        ident = int(request.path_params["ident"])
-        try:
-            await board.call(ownaccount.end_own_session, who, ident, address=board.address(request))
-        except NotFound:
-            return board.not_found(who)
-        if ident == who.session_id:
-            return board.to_sign_in()
-        return RedirectResponse("/account?done=ended", status_code=303)
+        return await on_own(request, ownaccount.end_own_session, "ended")
 
     return [
         Route("/account", page),

@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app import accounts
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
-from acchub_mailbot.store import owners, registry
+from acchub_mailbot.store import registry
 from acchub_mailbot.store.models import AuditEntry, WebSession
 from acchub_mailbot.verify.urlcheck import LiveChecker
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
 from tests.servers.https import World, ok
+from tests.webclient import add_owned_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -81,13 +82,7 @@ def site(database_url: str, world: World) -> Iterator[Site]:
         ("held", "Northwind Traders", "northwind.com", ALEX[0], None),
         ("sams", "Tailspin Toys", "tailspin.com", SAM[0], None),
     ):
-        fields = {"name": name, "access_link": link}
-        card = clients.add_client(
-            app, url=f"https://businesscentral.dynamics.com/{tenant}", fields=fields
-        )
-        with app.sessions.begin() as session:
-            owners.add_owner(session, card["id"], owner)
-        ids[key] = card["id"]
+        ids[key] = add_owned_client(app, name, tenant, owner, link)
     with app.sessions.begin() as session:
         held = registry.find_client(session, ids["held"])
         registry.set_status(session, held, "needs_review", actor="test", reason="tenant not found")

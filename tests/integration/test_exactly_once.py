@@ -14,7 +14,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -131,18 +130,6 @@ def assert_each_mail_once(smtp: SmtpServer, clients: int) -> None:
         url = f"https://businesscentral.dynamics.com/t{n:03d}.onmicrosoft.com"
         found = sum(text.count(url) > 0 for text in admin_texts)
         assert found == 1, f"{url} reported in {found} digests to the admin"
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    for log in sorted(tmp_path.glob("instance-*.log")):
-        print(log.name, log.read_text(errors="replace")[-4000:])  # shown when the test fails
 
 
 @pytest.mark.parametrize("instances", [1, 3])

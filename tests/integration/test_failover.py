@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,24 +51,12 @@ def _unsent(db: str) -> int:
         engine.dispose()
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    for log in sorted(tmp_path.glob("run-*.log")):
-        print(log.name, log.read_text(errors="replace")[-3000:])
-
-
 def test_six_kills_at_random_moments_lose_and_double_nothing_and_restart_resumes_at_once(
     tmp_path: Path,
     dovecot: DovecotServer,
     smtp_server: SmtpServer,
     database_url: str,
-    processes: list[subprocess.Popen[bytes]],
+    services: list[subprocess.Popen[bytes]],
 ) -> None:
     accounts: dict[str, ImapAccount] = {
         f"box{i}": dovecot.new_account(f"kill{i}") for i in range(3)
@@ -85,7 +72,7 @@ def test_six_kills_at_random_moments_lose_and_double_nothing_and_restart_resumes
             name = rng.choice(list(accounts))
             accounts[name].append(mailfactory.invitation(tenant=f"k{tenant:03d}.onmicrosoft.com"))
         process = support.start_service(cfg, accounts, tmp_path / f"run-{kill}.log")
-        processes.append(process)
+        services.append(process)
         time.sleep(rng.uniform(0.3, 4.0))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -96,7 +83,7 @@ def test_six_kills_at_random_moments_lose_and_double_nothing_and_restart_resumes
         name = rng.choice(list(accounts))
         accounts[name].append(mailfactory.invitation(tenant=f"k{tenant:03d}.onmicrosoft.com"))
     restarted = time.monotonic()
-    processes.append(support.start_service(cfg, accounts, tmp_path / "run-last.log"))
+    services.append(support.start_service(cfg, accounts, tmp_path / "run-last.log"))
     support.wait_until(
         lambda: len(_clients(database_url)) == tenant and _unsent(database_url) == 0,
         2 * INTERVAL,
@@ -118,8 +105,8 @@ def test_six_kills_at_random_moments_lose_and_double_nothing_and_restart_resumes
                 carriers[url].add(str(received.message["Message-ID"]))
     # A digest sent again after a crash keeps its Message-ID; a second digest would not.
     assert {url: len(ids) for url, ids in carriers.items()} == dict.fromkeys(urls, 1)
-    processes[-1].send_signal(signal.SIGTERM)
-    assert processes[-1].wait(timeout=30) == 0
+    services[-1].send_signal(signal.SIGTERM)
+    assert services[-1].wait(timeout=30) == 0
 
 
 def test_an_instance_that_dies_on_another_host_is_replaced_within_30_seconds(
@@ -127,7 +114,7 @@ def test_an_instance_that_dies_on_another_host_is_replaced_within_30_seconds(
     imap_account: ImapAccount,
     smtp_server: SmtpServer,
     database_url: str,
-    processes: list[subprocess.Popen[bytes]],
+    services: list[subprocess.Popen[bytes]],
 ) -> None:
     """The other host is simulated by its rows: a lease and heartbeats under another host name.
     It stops heartbeating at once (it died); its lease would last three more minutes."""
@@ -148,7 +135,7 @@ def test_an_instance_that_dies_on_another_host_is_replaced_within_30_seconds(
     imap_account.append(mailfactory.invitation(tenant="failover.onmicrosoft.com"))
     started = time.monotonic()
     log = tmp_path / "run-survivor.log"
-    processes.append(support.start_service(cfg, accounts, log))
+    services.append(support.start_service(cfg, accounts, log))
     support.wait_until(lambda: len(_clients(database_url)) == 1, 30, "the mailbox taken over")
     took = time.monotonic() - started
     print(f"failover took {took:.1f}s")
@@ -161,5 +148,5 @@ def test_an_instance_that_dies_on_another_host_is_replaced_within_30_seconds(
     (row,) = json.loads(status.stdout)["mailboxes"]
     assert row["held_by"] not in (None, holder)
     assert row["held_since"] is not None and row["waiting"] is False
-    processes[-1].send_signal(signal.SIGTERM)
-    assert processes[-1].wait(timeout=30) == 0
+    services[-1].send_signal(signal.SIGTERM)
+    assert services[-1].wait(timeout=30) == 0

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 
@@ -62,18 +61,6 @@ def snapshot(database_url: str) -> Snapshot:
         return {"clients": [], "registered_events": 0, "holders": {}, "rows": 0}
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    for log in sorted(tmp_path.glob("instance-*.log")):
-        print(log.name, log.read_text(errors="replace")[-3000:])  # shown when the test fails
 
 
 def test_three_instances_share_ten_mailboxes_and_survive_a_kill(

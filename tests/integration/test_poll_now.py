@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +36,6 @@ class Person:
 
 
 ADMIN = Person("dana@firm.example", "admin")
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-    for log in sorted(tmp_path.glob("instance-*.log")):
-        print(log.name, log.read_text(errors="replace")[-3000:])  # shown when the test fails
 
 
 def registered(app: App) -> dict[str, int]:

@@ -18,14 +18,14 @@ import pytest
 import trustme
 from sqlalchemy import select
 
-from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app import accounts
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
-from acchub_mailbot.store import owners
 from acchub_mailbot.store.models import AuditEntry, WebSession
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
 from tests.servers.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider
+from tests.webclient import add_owned_client
 
 ALEX = "alex@firm.example"
 SECRET_ENV = "ACCHUB_TEST_OIDC_SECRET"
@@ -65,12 +65,7 @@ def sso(database_url: str, tmp_path: Path, https_ca: trustme.CA) -> Iterator[Dep
         accounts.add_user(app, ALEX, "accountant", "alex passphrase 22")
         accounts.add_user(app, "gone@firm.example", "accountant", "gone passphrase 22")
         accounts.set_disabled(app, "gone@firm.example", True)
-        card = clients.add_client(
-            app, url="https://businesscentral.dynamics.com/contoso.onmicrosoft.com",
-            fields={"name": "Contoso"},
-        )  # fmt: skip
-        with app.sessions.begin() as session:
-            owners.add_owner(session, card["id"], ALEX)
+        add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", ALEX)
         web = BackgroundWeb(app, "127.0.0.1", port)
         assert web.start(), "uvicorn did not start"
         made = Deployment(app, f"http://127.0.0.1:{port}", provider)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from acchub_mailbot.app import accounts, clients
+from acchub_mailbot.app import accounts
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
-from acchub_mailbot.store import owners
+from tests.webclient import add_owned_client
 
 LINK = "https://businesscentral.dynamics.com/contoso.onmicrosoft.com?signupcode=SECRET77"
 
@@ -37,15 +37,10 @@ def open_world(database_url: str, mailboxes: list[dict[str, object]] | None = No
     app = App.open(parse_settings(config, environ={"ACCHUB_TEST_UNUSED": "x"}))
     for person in (ADMIN, ALEX, SAM):
         accounts.add_user(app, person.email, person.role, f"{person.email} passphrase")
-    ids = {}
-    for owner, tenant, link in ((ALEX, "contoso", LINK), (SAM, "fabrikam", None)):
-        made = clients.add_client(
-            app, url=f"https://businesscentral.dynamics.com/{tenant}.onmicrosoft.com",
-            fields={"name": tenant.capitalize(), "access_link": link},
-        )  # fmt: skip
-        with app.sessions.begin() as session:
-            owners.add_owner(session, made["id"], owner.email)
-        ids[owner.email] = made["id"]
+    ids = {
+        ALEX.email: add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", ALEX.email, LINK),
+        SAM.email: add_owned_client(app, "Fabrikam", "fabrikam.onmicrosoft.com", SAM.email),
+    }
     try:
         yield app, ids
     finally:
