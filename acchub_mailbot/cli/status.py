@@ -63,6 +63,12 @@ def status(config_path: Path | None, as_json: bool) -> None:
         click.echo(f"clients: {summary}; digests waiting to be sent: {report['pending_digests']}")
         click.echo(_sending_line(report["sending"]))
         click.echo(f"live instances: {', '.join(report['instances']) or 'none'}")
+        for r in rows:
+            if r["poll_requested_at"]:
+                click.echo(
+                    f"poll requested for {r['mailbox']} at {r['poll_requested_at']} by "
+                    f"{r['poll_requested_by']}: the instance holding it polls at its next heartbeat"
+                )
     sys.exit(0 if report["healthy"] else 1)
 
 

@@ -4,12 +4,18 @@ row per mailbox, refused for an unknown or disabled mailbox and to accountants."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from acchub_mailbot.app import mailboxes
 from acchub_mailbot.app.runtime import App
+from acchub_mailbot.cli.main import main
 from acchub_mailbot.errors import NotFound, Refused
+from acchub_mailbot.store import pollrequests
+from acchub_mailbot.store.models import utcnow
 from tests.unit.app.dashboard_world import ADMIN, ALEX, open_world
 
 
@@ -42,3 +48,24 @@ def test_poll_now_is_refused_where_it_cannot_be_done(app: App) -> None:
         mailboxes.poll_now(app, ALEX, "north")
     with pytest.raises(NotFound):
         mailboxes.overview(app, ALEX)
+
+
+def test_status_shows_a_waiting_request_until_a_poll_answers_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"database": {"url": database_url}, "mailboxes": [mailbox("north")]}),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    env = {"ACCHUB_CONFIG": None, "ACCHUB_TEST_UNUSED": "x"}
+    for app, _ids in open_world(database_url, [mailbox("north")]):
+        mailboxes.poll_now(app, ADMIN, "north")
+        shown = CliRunner().invoke(main, ["status", "--config", str(config)], env=env)
+        assert shown.exit_code == 1  # never polled: unhealthy
+        assert "poll requested for north at 20" in shown.output and ADMIN.email in shown.output
+        with app.sessions.begin() as session:
+            pollrequests.answered(session, "north", utcnow())
+        shown = CliRunner().invoke(main, ["status", "--config", str(config)], env=env)
+        assert "poll requested" not in shown.output
