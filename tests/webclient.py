@@ -1,15 +1,19 @@
 """The dashboard over HTTP for tests: a real uvicorn on a free port, three accounts (an admin
 and two accountants), a client owned by each accountant (one with a hostile name), and one
-mailbox in the config, driven with httpx clients that each keep their own cookies."""
+mailbox in the config, driven with httpx clients that each keep their own cookies; and the
+dashboard with single sign-on through the local OpenID Connect provider."""
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import trustme
 
 from acchub_mailbot.app import accounts, clients
 from acchub_mailbot.app.runtime import App
@@ -17,6 +21,7 @@ from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import owners
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
+from tests.servers.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider
 
 ADMIN = ("dana@firm.example", "admin passphrase 1")
 ALEX = ("alex@firm.example", "alex passphrase 22")
@@ -99,3 +104,56 @@ def sign_in(site: Site, who: tuple[str, str]) -> httpx.Client:
     )
     assert reply.status_code == 303 and reply.headers["location"] == "/clients"
     return client
+
+
+SSO_ALEX = "alex@firm.example"
+SSO_SECRET_ENV = "ACCHUB_TEST_OIDC_SECRET"
+
+
+@dataclass
+class SsoSite:
+    app: App
+    base: str
+    provider: OidcProvider
+    opened: list[httpx.Client] = field(default_factory=list)
+
+    def browser(self) -> httpx.Client:
+        """One browser: its own cookies for both sites; trusts the provider's CA."""
+        trust = ssl.create_default_context(cafile=str(self.provider.ca_file))
+        made = httpx.Client(base_url=self.base, follow_redirects=False, verify=trust)
+        self.opened.append(made)
+        return made
+
+
+@contextlib.contextmanager
+def open_sso_site(database_url: str, folder: Path, ca: trustme.CA) -> Iterator[SsoSite]:
+    """The dashboard with ``web.oidc`` pointing at a local provider; SSO_ALEX has an account
+    and a client, gone@firm.example a disabled account."""
+    with OidcProvider(ca, folder) as provider:
+        port = free_port()
+        config = {
+            "database": {"url": database_url},
+            "web": {
+                "base_url": f"http://127.0.0.1:{port}",
+                "oidc": {
+                    "issuer": provider.issuer, "client_id": CLIENT_ID,
+                    "client_secret_env": SSO_SECRET_ENV, "ca_file": str(provider.ca_file),
+                    "label": "Firm Entra ID",
+                },
+            },
+        }  # fmt: skip
+        app = App.open(parse_settings(config, environ={SSO_SECRET_ENV: CLIENT_SECRET}))
+        accounts.add_user(app, SSO_ALEX, "accountant", "alex passphrase 22")
+        accounts.add_user(app, "gone@firm.example", "accountant", "gone passphrase 22")
+        accounts.set_disabled(app, "gone@firm.example", True)
+        add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", SSO_ALEX)
+        web = BackgroundWeb(app, "127.0.0.1", port)
+        assert web.start(), "uvicorn did not start"
+        made = SsoSite(app, f"http://127.0.0.1:{port}", provider)
+        try:
+            yield made
+        finally:
+            for browser in made.opened:
+                browser.close()
+            web.stop()
+            app.close()

@@ -4,7 +4,8 @@ against the dashboard served by uvicorn on loopback, over the test's database.
 One accountant's working session end to end (sign in, find a client, edit it, reveal its access
 link, test its URL against a local HTTPS server, register a held item, export CSV, sign out),
 the hostile company name inert in the parsed page, another accountant kept out, the admin's
-audit log, and screenshots of the main pages at desktop and phone width. Screenshots go to
+audit log, the pages in French, single sign-on through a local OpenID Connect provider, and
+screenshots of the main pages at desktop and phone width. Screenshots go to
 ``$ACCHUB_TEST_ARTIFACTS/screenshots`` (default ``build/test-artifacts/screenshots``).
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from acchub_mailbot.app import accounts
@@ -31,7 +33,7 @@ from acchub_mailbot.verify.urlcheck import LiveChecker
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
 from tests.servers.https import World, ok
-from tests.webclient import add_owned_client
+from tests.webclient import SSO_ALEX, add_owned_client, open_sso_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -279,3 +281,24 @@ def test_the_pages_in_french_follow_the_browsers_language(browser: Browser, site
     expect(page.get_by_role("button", name="Enregistrer quand même")).to_be_visible()
     page.screenshot(path=str(folder / "attention-phone-light-fr.png"), full_page=True)
     made.close()
+
+
+def test_single_sign_on_in_the_browser(
+    browser: Browser, database_url: str, tmp_path: Path, https_ca: trustme.CA
+) -> None:
+    """Chromium follows the flow as a person does: "Sign in with …", the provider (over HTTPS,
+    its certificate from the test CA), back to the dashboard, signed in; the flow cookie is gone."""
+    with open_sso_site(database_url, tmp_path, https_ca) as sso:
+        sso.provider.sign_in_as(SSO_ALEX)
+        made = browser.new_context(base_url=sso.base, viewport=DESKTOP, ignore_https_errors=True)
+        page = made.new_page()
+        page.goto("/login")
+        page.get_by_role("link", name="Sign in with Firm Entra ID").click()
+        expect(page.get_by_role("heading", name="Clients")).to_be_visible()
+        expect(page.get_by_role("link", name="Contoso")).to_be_visible()
+        expect(page.locator("header .who")).to_contain_text(SSO_ALEX)
+        names = {cookie["name"] for cookie in made.cookies()}
+        assert "acchub_session" in names and "acchub_oidc_flow" not in names
+        page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile(r"/login$"))
+        made.close()

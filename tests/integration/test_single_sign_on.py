@@ -8,9 +8,7 @@ another browser or twice, and each way the provider's ID token can be wrong."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,58 +22,14 @@ from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store.models import AuditEntry, WebSession
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
-from tests.servers.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider
-from tests.webclient import add_owned_client
-
-ALEX = "alex@firm.example"
-SECRET_ENV = "ACCHUB_TEST_OIDC_SECRET"
-
-
-@dataclass
-class Deployment:
-    app: App
-    base: str
-    provider: OidcProvider
-    opened: list[httpx.Client] = field(default_factory=list)
-
-    def browser(self) -> httpx.Client:
-        """One browser: its own cookies for both sites; trusts the provider's CA."""
-        trust = ssl.create_default_context(cafile=str(self.provider.ca_file))
-        made = httpx.Client(base_url=self.base, follow_redirects=False, verify=trust)
-        self.opened.append(made)
-        return made
+from tests.webclient import SSO_ALEX as ALEX
+from tests.webclient import SsoSite, open_sso_site
 
 
 @pytest.fixture
-def sso(database_url: str, tmp_path: Path, https_ca: trustme.CA) -> Iterator[Deployment]:
-    with OidcProvider(https_ca, tmp_path) as provider:
-        port = free_port()
-        config = {
-            "database": {"url": database_url},
-            "web": {
-                "base_url": f"http://127.0.0.1:{port}",
-                "oidc": {
-                    "issuer": provider.issuer, "client_id": CLIENT_ID,
-                    "client_secret_env": SECRET_ENV, "ca_file": str(provider.ca_file),
-                    "label": "Firm Entra ID",
-                },
-            },
-        }  # fmt: skip
-        app = App.open(parse_settings(config, environ={SECRET_ENV: CLIENT_SECRET}))
-        accounts.add_user(app, ALEX, "accountant", "alex passphrase 22")
-        accounts.add_user(app, "gone@firm.example", "accountant", "gone passphrase 22")
-        accounts.set_disabled(app, "gone@firm.example", True)
-        add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", ALEX)
-        web = BackgroundWeb(app, "127.0.0.1", port)
-        assert web.start(), "uvicorn did not start"
-        made = Deployment(app, f"http://127.0.0.1:{port}", provider)
-        try:
-            yield made
-        finally:
-            for browser in made.opened:
-                browser.close()
-            web.stop()
-            app.close()
+def sso(database_url: str, tmp_path: Path, https_ca: trustme.CA) -> Iterator[SsoSite]:
+    with open_sso_site(database_url, tmp_path, https_ca) as made:
+        yield made
 
 
 def go_through_the_provider(browser: httpx.Client) -> httpx.Response:
@@ -102,7 +56,7 @@ def sessions(app: App) -> int:
         return len(session.scalars(select(WebSession)).all())
 
 
-def test_a_person_with_an_account_signs_in_through_the_provider(sso: Deployment) -> None:
+def test_a_person_with_an_account_signs_in_through_the_provider(sso: SsoSite) -> None:
     browser = sso.browser()
     login = browser.get("/login")
     assert "Sign in with Firm Entra ID" in login.text and 'href="/login/oidc"' in login.text
@@ -117,7 +71,7 @@ def test_a_person_with_an_account_signs_in_through_the_provider(sso: Deployment)
     assert "acchub_oidc_flow" not in browser.cookies  # one answer per flow
 
 
-def test_an_answer_is_good_once_and_only_in_the_browser_that_asked(sso: Deployment) -> None:
+def test_an_answer_is_good_once_and_only_in_the_browser_that_asked(sso: SsoSite) -> None:
     sso.provider.sign_in_as(ALEX)
     browser = sso.browser()
     start = browser.get("/login/oidc")
@@ -145,7 +99,7 @@ def test_an_answer_is_good_once_and_only_in_the_browser_that_asked(sso: Deployme
     ],
 )
 def test_every_wrong_answer_from_the_provider_is_refused(
-    sso: Deployment, tamper: str, why: str
+    sso: SsoSite, tamper: str, why: str
 ) -> None:
     sso.provider.sign_in_as(ALEX)
     sso.provider.tamper = tamper
@@ -159,7 +113,7 @@ def test_every_wrong_answer_from_the_provider_is_refused(
 
 
 @pytest.mark.parametrize("email", ["nobody@firm.example", "gone@firm.example"])
-def test_single_sign_on_never_creates_or_revives_an_account(sso: Deployment, email: str) -> None:
+def test_single_sign_on_never_creates_or_revives_an_account(sso: SsoSite, email: str) -> None:
     sso.provider.sign_in_as(email)
     reply = go_through_the_provider(sso.browser())
     assert reply.status_code == 401 and "has no account here, or it is disabled" in reply.text
