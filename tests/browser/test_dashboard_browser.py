@@ -28,7 +28,7 @@ from acchub_mailbot.app import accounts
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import registry
-from acchub_mailbot.store.models import AuditEntry, WebSession
+from acchub_mailbot.store.models import AuditEntry, ProcessedMessage, WebSession
 from acchub_mailbot.verify.urlcheck import LiveChecker
 from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
@@ -302,3 +302,58 @@ def test_single_sign_on_in_the_browser(
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile(r"/login$"))
         made.close()
+
+
+def test_an_admin_works_through_every_accountants_items_in_the_browser(
+    context: BrowserContext, site: Site
+) -> None:
+    """The admin's side: every client, bulk accept, another accountant's held look-alike
+    dismissed with a comment, a quarantined message retried, a poll requested, all audited."""
+    with site.app.sessions.begin() as session:
+        session.add_all([
+            ProcessedMessage(
+                mailbox="invites", folder="INBOX", uidvalidity=1, uid=1, sender=SAM[0],
+                subject="Urgent invitation", state="done", verdict="rejected",
+                reasons={"reasons": ["the link's host is not Microsoft's"], "candidate": {
+                    "rejected_url": "https://businesscentral.dynamics.com.evil.example/x"}},
+            ),
+            ProcessedMessage(
+                mailbox="invites", folder="INBOX", uidvalidity=1, uid=2, sender=SAM[0],
+                subject="Broken forward", state="quarantined", last_error="parser crashed",
+                attempts=5,
+            ),
+        ])  # fmt: skip
+    page = context.new_page()
+    sign_in(page, ADMIN)
+    expect(page.locator("tbody tr")).to_have_count(4)
+
+    # Bulk: accept two clients of two accountants at once.
+    for key in ("contoso", "sams"):
+        page.locator(f'tr[data-client-id="{site.ids[key]}"] input[type=checkbox]').check()
+    page.get_by_role("button", name="Mark accepted").click()
+    expect(page.get_by_role("status")).to_have_text("Done for 2 client(s).")
+    assert audit_count(site, "client_accepted") == 2
+
+    # Needs attention holds every accountant's items for the admin.
+    page.get_by_role("link", name="Needs attention").click()
+    lookalike = page.locator("li[data-message-id]").filter(has_text="Urgent invitation")
+    expect(lookalike.locator("code")).to_have_text(re.compile(r"^hxxps://"))  # defanged
+    expect(lookalike.get_by_role("button", name="Register anyway")).to_have_count(0)
+    lookalike.get_by_label("Comment").fill("Phishing, reported to security")
+    lookalike.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_text("Urgent invitation")).to_have_count(0)
+    broken = page.locator("li[data-message-id]").filter(has_text="Broken forward")
+    broken.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("status")).to_have_text("Done.")
+    expect(broken).to_contain_text("0 attempt(s)")  # back in line for the poller's next pass
+    assert audit_count(site, "dismissed") == 1 and audit_count(site, "retry_requested") == 1
+
+    # Mailboxes: "Poll now" is a request the service answers; the page says it waits.
+    page.get_by_role("link", name="Mailboxes").click()
+    page.get_by_role("button", name="Poll now").click()
+    expect(page.locator("tr[data-mailbox=invites] .requested")).to_contain_text("poll requested")
+
+    # The audit log shows what was done, newest first.
+    page.get_by_role("link", name="Audit log").click()
+    actions = page.locator("table.audit tbody tr td:nth-child(3)").all_inner_texts()
+    assert actions[:4] == ["poll_requested", "retry_requested", "dismissed", "client_accepted"]
