@@ -64,15 +64,22 @@ def open_site(database_url: str) -> Iterator[Site]:
         ALEX[0]: add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", ALEX[0]),
         SAM[0]: add_owned_client(app, HOSTILE, "fabrikam.com", SAM[0]),
     }
-    port = free_port()
+    opened: list[httpx.Client] = []
+    with serving(app, free_port(), opened) as base:
+        yield Site(app, base, ids, opened)
+
+
+@contextlib.contextmanager
+def serving(app: App, port: int, opened: list[httpx.Client] | None = None) -> Iterator[str]:
+    """``app``'s dashboard on ``port`` as ``run`` serves it, for a with-block that gets its base
+    URL; then the clients in ``opened``, the server and the app are closed."""
     web = BackgroundWeb(app, "127.0.0.1", port)
-    assert web.start(), "uvicorn did not start"
-    made = Site(app, f"http://127.0.0.1:{port}", ids)
     try:
-        yield made
+        assert web.start(), "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
     finally:
-        for opened in made.opened:
-            opened.close()
+        for client in opened or []:
+            client.close()
         web.stop()
         app.close()
 
@@ -147,13 +154,6 @@ def open_sso_site(database_url: str, folder: Path, ca: trustme.CA) -> Iterator[S
         accounts.add_user(app, "gone@firm.example", "accountant", "gone passphrase 22")
         accounts.set_disabled(app, "gone@firm.example", True)
         add_owned_client(app, "Contoso", "contoso.onmicrosoft.com", SSO_ALEX)
-        web = BackgroundWeb(app, "127.0.0.1", port)
-        assert web.start(), "uvicorn did not start"
-        made = SsoSite(app, f"http://127.0.0.1:{port}", provider)
-        try:
-            yield made
-        finally:
-            for browser in made.opened:
-                browser.close()
-            web.stop()
-            app.close()
+        opened: list[httpx.Client] = []
+        with serving(app, port, opened) as base:
+            yield SsoSite(app, base, provider, opened)

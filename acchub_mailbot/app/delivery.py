@@ -126,6 +126,14 @@ def audience_recipients(mailbox: MailboxSettings, audience: str) -> list[str]:
     return list(mailbox.admin_recipients)
 
 
+def audience_language(settings: Settings, mailbox: MailboxSettings, audience: str) -> str:
+    """The language of one audience's digest: an accountant's own, else the mailbox's, else
+    the digest's."""
+    if audience.startswith("owner:"):
+        return mailbox.language_for(audience.removeprefix("owner:"), settings.digest.language)
+    return mailbox.language or settings.digest.language
+
+
 def prepare_digest(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -160,11 +168,7 @@ def _prepare(
             groups[""] = []
         for audience, members in sorted(groups.items()):
             owner = audience.removeprefix("owner:") if audience.startswith("owner:") else None
-            language = (
-                mailbox.language_for(owner, settings.digest.language)
-                if owner
-                else mailbox.language or settings.digest.language
-            )
+            language = audience_language(settings, mailbox, audience)
             rendered, empty = render_for(
                 session, settings, mailbox, members, now, language=language, with_health=not owner
             )

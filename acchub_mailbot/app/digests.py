@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from acchub_mailbot.app.access import Viewer
-from acchub_mailbot.app.delivery import render_for
+from acchub_mailbot.app.delivery import audience_language, render_for
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.core.roles import ADMIN
 from acchub_mailbot.errors import NotFound
@@ -54,11 +54,7 @@ def preview_for(app: App, viewer: Viewer, mailbox: str | None = None) -> DigestP
         raise NotFound(f"no mailbox {mailbox}")
     admin = viewer.role == ADMIN
     audience = "" if admin else f"owner:{viewer.email}"
-    language = (
-        target.language or app.settings.digest.language
-        if admin
-        else target.language_for(viewer.email, app.settings.digest.language)
-    )
+    language = audience_language(app.settings, target, audience)
     with app.sessions() as session:
         events = [e for e in unassigned_events(session, target.name) if e.audience == audience]
         rendered, empty = render_for(

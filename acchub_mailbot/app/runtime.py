@@ -49,11 +49,11 @@ from acchub_mailbot.verify.urlcheck import (
     VerificationResult,
 )
 
-# The logger keeps the name it had before the package was split into folders: it is part
-# of every log line, and operators filter on it.
 if TYPE_CHECKING:
     from acchub_mailbot.sso.oidc import OidcProvider
 
+# The logger keeps the name it had before the package was split into folders: it is part
+# of every log line, and operators filter on it.
 log = logging.getLogger("acchub_mailbot.app")
 
 

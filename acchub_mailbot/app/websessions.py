@@ -39,9 +39,13 @@ class Throttled(Refused):
     """Too many wrong sign-ins; ``retry_after`` is the wait in seconds."""
 
     def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
-        super().__init__(f"Too many wrong sign-ins. Try again in {minutes} minute(s).")
         self.retry_after = retry_after
+        super().__init__(f"Too many wrong sign-ins. Try again in {self.minutes} minute(s).")
+
+    @property
+    def minutes(self) -> int:
+        """The wait in whole minutes, rounded up: what a person is told."""
+        return max(1, -(-self.retry_after // 60))
 
 
 #: A request refreshes ``last_seen_at`` at most this often, so reading pages is not a write each.

@@ -11,22 +11,27 @@ from starlette.routing import Route
 
 from acchub_mailbot.app import mailboxes
 from acchub_mailbot.errors import NotFound, Refused
-from acchub_mailbot.web.board import Board
+from acchub_mailbot.web.board import Board, SignedIn
 
 
 def routes(board: Board) -> list[Route]:
-    async def page(request: Request) -> Response:
-        who = await board.signed_in(request)
-        if who is None:
-            return board.to_sign_in()
+    async def show(
+        who: SignedIn, code: int = 200, *, asked: str | None = None, error: str | None = None
+    ) -> Response:
         try:
             report = await board.call(mailboxes.overview, who)
         except NotFound:
             return board.not_found(who)
         return board.page(
-            "mailboxes.html.j2", who=who, nav="mailboxes", report=report,
-            asked=request.query_params.get("asked"), error=None,
+            "mailboxes.html.j2", code, who=who, nav="mailboxes", report=report, asked=asked,
+            error=error,
         )  # fmt: skip
+
+    async def page(request: Request) -> Response:
+        who = await board.signed_in(request)
+        if who is None:
+            return board.to_sign_in()
+        return await show(who, asked=request.query_params.get("asked"))
 
     async def poll(request: Request) -> Response:
         posted = await board.posted(request)
@@ -39,11 +44,7 @@ def routes(board: Board) -> list[Route]:
         except NotFound:
             return board.not_found(who)
         except Refused as exc:
-            report = await board.call(mailboxes.overview, who)
-            return board.page(
-                "mailboxes.html.j2", 400, who=who, nav="mailboxes", report=report, asked=None,
-                error=str(exc),
-            )  # fmt: skip
+            return await show(who, 400, error=str(exc))
         return RedirectResponse(f"/mailboxes?{urlencode({'asked': name})}", status_code=303)
 
     return [

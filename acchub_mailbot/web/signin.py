@@ -10,14 +10,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from acchub_mailbot.app import singlesignon, websessions
+from acchub_mailbot.core.oidcflow import CALLBACK_PATH
 from acchub_mailbot.errors import NotFound, Refused
 from acchub_mailbot.web.board import Board
 from acchub_mailbot.web.security import same_token
 
 LOGIN_CSRF_COOKIE = "acchub_login_csrf"
-#: The single sign-on flow's secrets, sent only to its own two routes.
+#: The single sign-on flow's secrets, sent only to its own two routes: the start, and the
+#: callback below it.
 FLOW_COOKIE = "acchub_oidc_flow"
-FLOW_PATH = "/login/oidc"
+FLOW_PATH = CALLBACK_PATH.rsplit("/", 1)[0]
 
 
 def routes(board: Board) -> list[Route]:
@@ -53,10 +55,9 @@ def routes(board: Board) -> list[Route]:
                 user_agent=request.headers.get("user-agent"),
             )
         except websessions.Throttled as exc:
-            minutes = max(1, -(-exc.retry_after // 60))
             error = board.gettext(
                 "Too many wrong sign-ins. Try again in %(minutes)d minute(s)."
-            ) % {"minutes": minutes}
+            ) % {"minutes": exc.minutes}
             response = login_page(request, error=error, status=429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
@@ -122,5 +123,5 @@ def routes(board: Board) -> list[Route]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route(FLOW_PATH, sso_start, methods=["GET"]),
-        Route(f"{FLOW_PATH}/callback", sso_callback, methods=["GET"]),
+        Route(CALLBACK_PATH, sso_callback, methods=["GET"]),
     ]

@@ -30,10 +30,9 @@ from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store import registry
 from acchub_mailbot.store.models import AuditEntry, ProcessedMessage, WebSession
 from acchub_mailbot.verify.urlcheck import LiveChecker
-from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
 from tests.servers.https import World, ok
-from tests.webclient import SSO_ALEX, add_owned_client, open_sso_site
+from tests.webclient import SSO_ALEX, add_owned_client, open_sso_site, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,12 +87,8 @@ def site(database_url: str, world: World) -> Iterator[Site]:
     with app.sessions.begin() as session:
         held = registry.find_client(session, ids["held"])
         registry.set_status(session, held, "needs_review", actor="test", reason="tenant not found")
-    port = free_port()
-    web = BackgroundWeb(app, "127.0.0.1", port)
-    assert web.start(), "uvicorn did not start"
-    yield Site(app, f"http://127.0.0.1:{port}", ids)
-    web.stop()
-    app.close()
+    with serving(app, free_port()) as base:
+        yield Site(app, base, ids)
 
 
 @pytest.fixture(scope="module")

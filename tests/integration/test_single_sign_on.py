@@ -20,10 +20,9 @@ from acchub_mailbot.app import accounts
 from acchub_mailbot.app.runtime import App
 from acchub_mailbot.config import parse_settings
 from acchub_mailbot.store.models import AuditEntry, WebSession
-from acchub_mailbot.web.serve import BackgroundWeb
 from tests.servers.dovecot import free_port
 from tests.webclient import SSO_ALEX as ALEX
-from tests.webclient import SsoSite, open_sso_site
+from tests.webclient import SsoSite, open_sso_site, serving
 
 
 @pytest.fixture
@@ -124,14 +123,7 @@ def test_single_sign_on_never_creates_or_revives_an_account(sso: SsoSite, email:
 
 def test_without_web_oidc_the_routes_do_not_exist(database_url: str) -> None:
     app = App.open(parse_settings({"database": {"url": database_url}}, environ={}))
-    port = free_port()
-    web = BackgroundWeb(app, "127.0.0.1", port)
-    assert web.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
-            assert "/login/oidc" not in browser.get("/login").text
-            assert browser.get("/login/oidc").status_code == 404
-            assert browser.get("/login/oidc/callback?code=x&state=y").status_code == 404
-    finally:
-        web.stop()
-        app.close()
+    with serving(app, free_port()) as base, httpx.Client(base_url=base) as browser:
+        assert "/login/oidc" not in browser.get("/login").text
+        assert browser.get("/login/oidc").status_code == 404
+        assert browser.get("/login/oidc/callback?code=x&state=y").status_code == 404
