@@ -318,8 +318,10 @@ class Membership:
             mine = leases.count_held(session, self.instance_id, now)
             handed = self._hand_over(session, mine - share)
             with self._lock:
-                held = [name for name in self.held if name not in handed]
-            asked = sorted(set(pollrequests.waiting(session, held)) - self.asked)
+                held = set(self.held) - set(handed)
+            # The table holds a row only while a request waits, so it is read whole: no list of
+            # a thousand held names in the query on every heartbeat.
+            asked = sorted((set(pollrequests.waiting(session)) & held) - self.asked)
             orphans: list[str] = []
             if mine < share:
                 enabled = set(mailboxes)

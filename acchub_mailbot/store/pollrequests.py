@@ -3,7 +3,6 @@ instance holding the mailbox, deleted by the full poll that answers them."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -25,14 +24,9 @@ def request(session: Session, mailbox: str, by: str, now: datetime | None = None
     return True
 
 
-def waiting(session: Session, mailboxes: Collection[str] | None = None) -> dict[str, PollRequest]:
-    """The waiting requests by mailbox (of ``mailboxes`` only, when given)."""
-    query = select(PollRequest)
-    if mailboxes is not None:
-        if not mailboxes:
-            return {}
-        query = query.where(PollRequest.mailbox.in_(list(mailboxes)))
-    return {row.mailbox: row for row in session.scalars(query)}
+def waiting(session: Session) -> dict[str, PollRequest]:
+    """The waiting requests by mailbox."""
+    return {row.mailbox: row for row in session.scalars(select(PollRequest))}
 
 
 def answered(session: Session, mailbox: str, started: datetime) -> None:
