@@ -20,7 +20,6 @@ from email.utils import getaddresses
 
 #: A line that is a host name: dot-separated labels and nothing else (``www.contoso.com``).
 _DOMAIN = re.compile(r"(?i)^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]\.?$")
-_WORD = re.compile(r"\w+")
 _URLISH = re.compile(r"\S*://\S*")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 #: A line longer than this is prose, not a display name (BC's field holds 30 to 250 characters).
@@ -50,10 +49,29 @@ def people(*headers: str | None) -> tuple[Person, ...]:
     return tuple(Person(name.strip(), addr.strip()) for name, addr in found if name or addr)
 
 
+#: Marks that join the letters of one word: Catalan's ``l·l`` (which NFKC makes of ``ŀl``).
+_JOINERS = frozenset("\u00b7\u0387\u2027")
+
+
 def _words(text: str) -> set[str]:
-    """Words compared without case and Unicode form (a Mac writes ``é`` as ``e`` + accent)."""
+    """Words compared without case and Unicode form (a Mac writes ``é`` as ``e`` + accent).
+
+    A word is a run of letters, digits, ``_`` and combining marks: case folding turns ``İ``
+    into ``i`` plus a combining dot, and a script's vowel signs are marks too; neither may split
+    a name into more words than it has.
+    """
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return {w for w in _WORD.findall(folded) if not w.isdigit()}
+    found: set[str] = set()
+    word: list[str] = []
+    for char in f"{folded} ":
+        if unicodedata.category(char)[0] in "LMN" or char == "_" or (word and char in _JOINERS):
+            word.append(char)
+            continue
+        token = "".join(word).strip("".join(_JOINERS))
+        if token and not token.isdigit():
+            found.add(token)
+        word = []
+    return found
 
 
 def _is_person(candidate: str, persons: Iterable[Person]) -> Person | None:

@@ -198,3 +198,13 @@ def test_a_person_is_refused_and_a_company_kept_whatever_the_names(
         assert refusal(who, [person]) is not None
     if not {w.casefold() for w in company} <= {first.casefold(), last.casefold()}:
         assert refusal(firm, [person]) is None
+
+
+def test_folding_never_splits_a_name_into_more_words() -> None:
+    """``İ`` folds to ``i`` plus a combining dot and ``Ŀ`` to ``l·``: still two words, so the
+    person is still recognised (a case the generator above found)."""
+    person = Person("İA AĿĿB", "i̇a.aŀŀb@firm.example")
+    for who in ("İA AĿĿB", "AĿĿB İA", "İA", "AĿĿB"):
+        assert refusal(who, [person]) is not None, who
+    hindi = Person("अनीता शर्मा", "")
+    assert refusal("अनीता शर्मा", [hindi]) is not None
